@@ -47,6 +47,16 @@ void metric_rows(const struct llama_model *m, const struct pair_batch *pb, doubl
     }
 }
 
+void metric_dlogits(const struct pair_batch *pb, int V, float *dlogits)
+{
+    for (int b = 0; b < pb->B; b++) { /* each row's M only reaches its own logits */
+        const struct arith_metric_pair *p = &pb->pairs[b];
+        float *row = dlogits + ((size_t)b * pb->T + p->position) * V;
+        row[p->clean_id] += 1.0f;
+        row[p->cf_id] -= 1.0f;
+    }
+}
+
 /* Per-layer caches of hook_z and hook_mlp_out for one [B, T] batch, in one allocation. */
 struct node_cache {
     float *memory;
@@ -134,12 +144,7 @@ int atp_nodes_batch(struct llama_model *m, const struct pair_batch *pb, struct n
     }
     if (!rc) {
         metric_rows(m, pb, m_clean);
-        for (int b = 0; b < B; b++) { /* d(sum of M)/d logits: each row's M only reaches its own logits */
-            const struct arith_metric_pair *p = &pb->pairs[b];
-            float *row = dlogits + ((size_t)b * T + p->position) * V;
-            row[p->clean_id] += 1.0f;
-            row[p->cf_id] -= 1.0f;
-        }
+        metric_dlogits(pb, V, dlogits);
         model_zero_grad(m);
         rc = model_backward(m, dlogits);
     }

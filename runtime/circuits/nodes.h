@@ -31,6 +31,9 @@ const char *node_name(const struct node_scores *s, int n, char *buf, size_t cap)
 
 /* M per row of tokens [B, T] (logits of the last forward must be of those tokens): out[b]. */
 void metric_rows(const struct llama_model *m, const struct pair_batch *pb, double *out);
+/* Adds d(sum over rows of M)/d logits into dlogits [B, T, V] (zeroed by the caller): +1 at the clean answer's logit
+ * and -1 at the counterfactual's, at each row's metric position. */
+void metric_dlogits(const struct pair_batch *pb, int V, float *dlogits);
 
 /* Adds one batch of pairs to AtP scores (needs model_enable_grads; leaves the model's hooks cleared). */
 int atp_nodes_batch(struct llama_model *m, const struct pair_batch *pb, struct node_scores *s);
