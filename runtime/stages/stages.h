@@ -13,6 +13,8 @@ int stage_data(struct experiment *x);
 int stage_train(struct experiment *x, enum model_role role);
 int stage_eval(struct experiment *x, enum model_role role);
 int stage_atp(struct experiment *x, enum model_role role);
+/* The counterfactual kind attribution patching and circuits use: the first of data.atp_counterfactuals. */
+enum arith_cf_kind experiment_atp_kind(const struct experiment *x);
 
 /* Runs every stage in order; prints the comparison table at the end. */
 int experiment_run(struct experiment *x);

@@ -1,0 +1,33 @@
+/* discovery.h — circuit discovery over one model and one set of metric pairs, written to a results file: the job
+ * behind both the `atp-<role>` stages of an experiment and the standalone `circd atp` command.
+ *
+ * Writes under /atp/<name>/ :
+ *   nodes       [n_nodes, 2] node AtP (or node EAP-IG): mean signed score, mean |score| per pair; attribute
+ *               "nodes" = TransformerLens names (blocks.l.attn.hook_z[h] ..., blocks.l.hook_mlp_out)
+ *   edges       (edge level) [n_up, n_down, 2] the same per edge of the MIB graph (circuits/graph.h; NaN where no
+ *               edge exists); attributes "upstream" / "downstream" = MIB names
+ *   exact       [n_nodes, 2] exact activation patching of every node on the first exact_samples pairs, with the
+ *               Pearson / Spearman agreement of AtP on the same pairs as attributes
+ * plus the metric means (metric_clean, metric_corrupt), the number of pairs and the options as attributes. */
+#ifndef CIRCD_STAGES_DISCOVERY_H
+#define CIRCD_STAGES_DISCOVERY_H
+
+#include "circuits/graph.h"
+#include "io/results.h"
+#include "model/model.h"
+#include "stages/pair_set.h"
+
+struct discovery_options {
+    enum graph_level level;
+    int ig_steps;          /* 0 = plain AtP / EAP; m >= 1 = integrated gradients over m steps */
+    int qk_fix, grad_drop; /* AtP* variants, compared with exact patching on the exact sample */
+    size_t exact_samples;  /* pairs for exact patching (0 = none) */
+};
+
+/* `pairs` is the AtP set and `sample` the first exact_samples pairs of it (both built by the caller). Prints one
+ * summary line per result to stderr on rank 0 (prefix, e.g. "[atp-teacher]"). */
+int discovery_run(struct llama_model *m, const struct pair_set *pairs, const struct pair_set *sample,
+                  const struct discovery_options *o, struct results_file *r, const char *name, int rank,
+                  const char *prefix);
+
+#endif
