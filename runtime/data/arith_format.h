@@ -42,6 +42,11 @@ struct arith_format {
 void arith_format_default(struct arith_format *f);
 /* CIRCD_EINPUT for an unknown answer order or pad_operands outside [0, ARITH_MAX_DIGITS]. */
 int arith_format_check(const struct arith_format *f);
+/* The format as JSON beside a trained model (circd_format.json: answer_order "msd_first" / "reversed",
+ * pad_operands, pad_answer, separator, bos), written atomically; reading checks every field and names the file and
+ * field (CIRCD_EINPUT), CIRCD_EIO when the file cannot be read. chain_of_thought is not stored (always 0). */
+int arith_format_save(const struct arith_format *f, const char *path);
+int arith_format_load(struct arith_format *f, const char *path);
 
 /* Each writer fills buf (cap bytes with the NUL) and sets *len (may be NULL). CIRCD_EINPUT when the text does not
  * fit or the template is bad; buf then holds "". */

@@ -133,6 +133,12 @@ int stage_train(struct experiment *x, enum model_role role)
     memset(&res, 0, sizeof res);
     if (!rc) rc = train_run(&m, &tc, stage_source_batch, &source, record_accuracy, &acc, &res);
     if (!rc && x->rank == 0) rc = model_save_hf(&m, dir);
+    if (!rc && x->rank == 0) {
+        /* The answer format beside the weights, so `circd atp --model DIR` encodes prompts as training did. */
+        char path[4300];
+        snprintf(path, sizeof path, "%s/circd_format.json", dir);
+        rc = arith_format_save(&x->format, path);
+    }
     if (!rc) rc = write_curves(x, role, &res, &acc);
     if (!rc && x->rank == 0)
         fprintf(stderr, "[%s] %lld steps in %.0fs (%.0f tokens/s); model saved to %s\n", name,
