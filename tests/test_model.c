@@ -373,8 +373,56 @@ static void check_training_reduces_loss(void)
     model_free(&m);
 }
 
+/* model_backward_hooks: the hook gradients of model_backward, bit for bit, without touching parameter gradients
+ * (and without needing them allocated). */
+static void check_backward_hooks(void)
+{
+    struct llama_config cfg = small_config(2, 4, 0);
+    struct llama_model a, b;
+    CHECK(model_create(&a, &cfg) == 0 && model_create(&b, &cfg) == 0);
+    CHECK(model_enable_grads(&a) == 0);
+    randomize(&a, 21);
+    memcpy(b.params, a.params, a.n_params * sizeof(float));
+    enum { B = 2, T = 5 };
+    int32_t tokens[B * T], targets[B * T];
+    random_tokens(tokens, B * T, cfg.vocab_size, 5);
+    model_next_token_targets(targets, tokens, B, T);
+    static const enum hook_kind kinds[] = {HOOK_EMBED, HOOK_ATTN_Z, HOOK_ATTN_PATTERN, HOOK_ATTN_K, HOOK_MLP_PRE,
+                                           HOOK_RESID_MID};
+    enum { K = sizeof kinds / sizeof kinds[0] };
+    float *grads[2][K];
+    struct llama_model *models[2] = {&a, &b};
+    for (int w = 0; w < 2; w++) {
+        for (int k = 0; k < K; k++) {
+            struct hook_id id = {kinds[k], kinds[k] == HOOK_EMBED ? -1 : 1};
+            grads[w][k] = calloc(hook_numel(id, &cfg, B, T), sizeof(float));
+            struct hook_request req = {id, HOOK_GRAD, grads[w][k], -1, -1};
+            CHECK(model_hook_add(models[w], &req) == 0);
+        }
+        CHECK(model_forward(models[w], tokens, targets, B, T) == 0);
+    }
+    model_zero_grad(&a);
+    CHECK(model_backward(&a, NULL) == 0);
+    CHECK(b.grads == NULL);
+    CHECK(model_backward_hooks(&b, NULL) == 0);
+    CHECK(b.grads == NULL);
+    for (int k = 0; k < K; k++) {
+        struct hook_id id = {kinds[k], kinds[k] == HOOK_EMBED ? -1 : 1};
+        size_t n = hook_numel(id, &cfg, B, T);
+        CHECK(memcmp(grads[0][k], grads[1][k], n * sizeof(float)) == 0);
+        double norm = 0;
+        for (size_t i = 0; i < n; i++) norm += fabs(grads[1][k][i]);
+        CHECK(norm > 0);
+        free(grads[0][k]);
+        free(grads[1][k]);
+    }
+    model_free(&a);
+    model_free(&b);
+}
+
 int main(void)
 {
+    check_backward_hooks();
     check_param_gradients(small_config(2, 4, 0), "GQA 4:2 untied");
     check_param_gradients(small_config(2, 4, 1), "GQA 4:2 tied");
     check_param_gradients(small_config(1, 6, 0), "MQA 4:1, head_dim 6");

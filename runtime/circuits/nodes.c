@@ -135,7 +135,6 @@ int atp_nodes_batch(struct llama_model *m, const struct pair_batch *pb, struct n
     double *m_clean = xcalloc((size_t)B, sizeof *m_clean), *m_corrupt = xcalloc((size_t)B, sizeof *m_corrupt);
     float *dlogits = xcalloc((size_t)B * T * V, sizeof *dlogits);
     if (!m_clean || !m_corrupt || !dlogits) rc = CIRCD_ENOMEM;
-    if (!rc) rc = model_enable_grads(m);
     if (!rc) rc = cached_forward(m, pb, pb->corrupt, &corrupt, m_corrupt);
     if (!rc) {
         rc = register_all(m, &clean, HOOK_CACHE);
@@ -145,8 +144,7 @@ int atp_nodes_batch(struct llama_model *m, const struct pair_batch *pb, struct n
     if (!rc) {
         metric_rows(m, pb, m_clean);
         metric_dlogits(pb, V, dlogits);
-        model_zero_grad(m);
-        rc = model_backward(m, dlogits);
+        rc = model_backward_hooks(m, dlogits);
     }
     model_hooks_clear(m);
     if (!rc) {

@@ -19,10 +19,12 @@ static float *branch_grad(struct llama_model *m, enum hook_kind kind, int layer,
     return s->dbranch;
 }
 
-int model_backward(struct llama_model *m, const float *dlogits)
+/* with_params = 0: the same pass without the parameter-gradient products (every dweight NULL), for callers that
+ * only read hook gradients. */
+static int backward(struct llama_model *m, const float *dlogits, int with_params)
 {
     const struct llama_config *c = &m->config;
-    if (!m->grads) return err_set(CIRCD_EINTERNAL, "model_backward: gradients are not enabled");
+    static const struct layer_params no_params;
     if (!m->act_capacity_rows || !m->B) return err_set(CIRCD_EINTERNAL, "model_backward: no forward to differentiate");
     if (!dlogits && m->n_loss_rows == 0)
         return err_set(CIRCD_EINPUT, "model_backward: the last forward had no targets and no dlogits were given");
@@ -46,16 +48,17 @@ int model_backward(struct llama_model *m, const float *dlogits)
     hook_fire_backward(m, HOOK_LOGITS, -1, s->dlogits);
 
     vec_zero(s->dln, N * d);
-    matmul_backward(s->dln, m->dw.lm_head, s->dlogits, acts->ln_final, m->w.lm_head, n, d, V);
+    matmul_backward(s->dln, with_params ? m->dw.lm_head : NULL, s->dlogits, acts->ln_final, m->w.lm_head, n, d, V);
     hook_fire_backward(m, HOOK_LN_FINAL, -1, s->dln);
     vec_zero(s->dresid, N * d);
     const float *final_resid = c->n_layers ? acts->layers[c->n_layers - 1].resid_post : acts->embed;
-    rmsnorm_backward(s->dresid, m->dw.norm, s->dln, final_resid, m->w.norm, acts->ln_final_rstd, n, d);
+    rmsnorm_backward(s->dresid, with_params ? m->dw.norm : NULL, s->dln, final_resid, m->w.norm, acts->ln_final_rstd,
+                     n, d);
 
     for (int l = c->n_layers - 1; l >= 0; l--) {
         struct layer_acts *a = &acts->layers[l];
         const struct layer_params *p = &m->w.layers[l];
-        struct layer_params *dp = &m->dw.layers[l];
+        const struct layer_params *dp = with_params ? &m->dw.layers[l] : &no_params;
         hook_fire_backward(m, HOOK_RESID_POST, l, s->dresid);
 
         /* MLP: resid_post = resid_mid + down(silu(gate(ln2)) * up(ln2)) */
@@ -104,8 +107,19 @@ int model_backward(struct llama_model *m, const float *dlogits)
         hook_fire_backward(m, HOOK_RESID_PRE, l, s->dresid);
     }
     hook_fire_backward(m, HOOK_EMBED, -1, s->dresid);
-    embedding_backward(m->dw.embed, s->dresid, acts->tokens, n, d);
+    if (with_params) embedding_backward(m->dw.embed, s->dresid, acts->tokens, n, d);
     return CIRCD_OK;
+}
+
+int model_backward(struct llama_model *m, const float *dlogits)
+{
+    if (!m->grads) return err_set(CIRCD_EINTERNAL, "model_backward: gradients are not enabled");
+    return backward(m, dlogits, 1);
+}
+
+int model_backward_hooks(struct llama_model *m, const float *dlogits)
+{
+    return backward(m, dlogits, 0);
 }
 
 float model_adamw_step(struct llama_model *m, const struct adamw_config *opt, float lr)

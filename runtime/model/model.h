@@ -137,6 +137,9 @@ int model_forward(struct llama_model *m, const int32_t *tokens, const int32_t *t
 /* Accumulates parameter gradients into m->grads (call model_zero_grad first) from dlogits [B*T, V] of the last
  * forward, or, when dlogits is NULL, from the mean cross-entropy of its targets. HOOK_GRAD hooks fire. */
 int model_backward(struct llama_model *m, const float *dlogits);
+/* The same backward for hook gradients only (HOOK_GRAD fires as above): no parameter gradients are computed or
+ * touched, so it needs no model_enable_grads and costs about one forward instead of two (attribution patching). */
+int model_backward_hooks(struct llama_model *m, const float *dlogits);
 void model_zero_grad(struct llama_model *m);
 /* Clips by global norm and applies one AdamW step with learning rate lr (no decay on 1-D tensors). Returns the
  * gradient norm before clipping. */
