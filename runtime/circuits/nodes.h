@@ -35,7 +35,8 @@ void metric_rows(const struct llama_model *m, const struct pair_batch *pb, doubl
  * and -1 at the counterfactual's, at each row's metric position. */
 void metric_dlogits(const struct pair_batch *pb, int V, float *dlogits);
 
-/* Adds one batch of pairs to AtP scores (needs model_enable_grads; leaves the model's hooks cleared). */
+/* Adds one batch of pairs to AtP scores (hook gradients only: no parameter gradients needed; leaves the model's hooks
+ * cleared). */
 int atp_nodes_batch(struct llama_model *m, const struct pair_batch *pb, struct node_scores *s);
 /* Adds one batch of pairs to exact activation-patching effects (n_nodes + 2 forwards). */
 int exact_patch_nodes_batch(struct llama_model *m, const struct pair_batch *pb, struct node_scores *s);
