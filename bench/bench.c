@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "model/model.h"
@@ -158,11 +159,13 @@ static int run_case(const struct bench_case *bc, double min_seconds, struct benc
 
 int cmd_bench(int argc, char **argv)
 {
-    int json = 0;
+    int json = 0, atp = 0;
     float seconds = 3.0f;
     struct arg_option options[] = {
         {"json", ARG_SWITCH, &json, NULL, "print one JSON object {tiny: {...}, small: {...}}", 0, 0},
         {"seconds", ARG_FLOAT, &seconds, "S", "minimum measuring time per figure (default 3)", 0, 0},
+        {"atp", ARG_SWITCH, &atp, NULL, "instead: the cost of circuit discovery (node/edge AtP, EAP-IG, AtP*, exact "
+         "patching) in units of one forward pass", 0, 0},
     };
     struct arg_spec spec = {"circd bench",
                             "Training tokens/s (forward+backward+AdamW), forward tokens/s and model GFLOP/s of the "
@@ -174,6 +177,15 @@ int cmd_bench(int argc, char **argv)
     if (rc == 1) return 0;
     if (rc) return cli_fail("bench", rc);
     if (!(seconds > 0)) return cli_fail("bench", err_set(CIRCD_EINPUT, "--seconds must be > 0"));
+    if (atp) {
+        /* The default teacher (vocabulary of the digit tokenizer, prompts of the padded format) and a larger one. */
+        const struct bench_atp_case atp_cases[] = {
+            {"teacher", make_config(67, 128, 4, 4, 2, 512, 32), 32, 24},
+            {"small", make_config(128, 256, 6, 8, 2, 1024, 32), 32, 24},
+        };
+        rc = bench_atp(atp_cases, (int)(sizeof atp_cases / sizeof atp_cases[0]), seconds, json);
+        return rc ? cli_fail("bench", rc) : 0;
+    }
 
     struct bench_case cases[] = {
         {"tiny", make_config(128, 128, 2, 4, 2, 512, 32), 64, 32},

@@ -1,0 +1,17 @@
+/* bench.h — the benchmarks behind `circd bench` that live in their own files. */
+#ifndef CIRCD_BENCH_BENCH_H
+#define CIRCD_BENCH_BENCH_H
+
+#include "model/config.h"
+
+struct bench_atp_case {
+    const char *name;
+    struct llama_config config;
+    int B, T;
+};
+
+/* Prints (or, with json, prints one JSON object of) the cost of each discovery method per batch, in milliseconds
+ * and in units of one forward pass of the same batch. */
+int bench_atp(const struct bench_atp_case *cases, int n_cases, double min_seconds, int json);
+
+#endif
