@@ -182,6 +182,23 @@ int atp_nodes_batch(struct llama_model *m, const struct pair_batch *pb, struct n
     return rc;
 }
 
+int add_patch_effect(struct llama_model *m, const struct pair_batch *pb, const struct hook_request *patch,
+                     const double *clean, double *patched, double *signed_sum, double *abs_sum)
+{
+    model_hooks_clear(m);
+    int rc = model_hook_add(m, patch);
+    if (!rc) rc = model_forward(m, pb->clean, NULL, pb->B, pb->T);
+    model_hooks_clear(m);
+    if (rc) return rc;
+    metric_rows(m, pb, patched);
+    for (int b = 0; b < pb->B; b++) {
+        double effect = patched[b] - clean[b];
+        *signed_sum += effect;
+        *abs_sum += fabs(effect);
+    }
+    return CIRCD_OK;
+}
+
 int exact_patch_nodes_batch(struct llama_model *m, const struct pair_batch *pb, struct node_scores *s)
 {
     const struct llama_config *cfg = &m->config;
@@ -200,16 +217,7 @@ int exact_patch_nodes_batch(struct llama_model *m, const struct pair_batch *pb, 
         struct hook_request patch = {{HOOK_ATTN_Z, n / H}, HOOK_PATCH, NULL, n % H, -1};
         if (n < L * H) patch.data = corrupt.z[n / H];
         else patch = (struct hook_request){{HOOK_MLP_OUT, n - L * H}, HOOK_PATCH, corrupt.mlp[n - L * H], -1, -1};
-        model_hooks_clear(m);
-        rc = model_hook_add(m, &patch);
-        if (!rc) rc = model_forward(m, pb->clean, NULL, B, pb->T);
-        if (rc) break;
-        metric_rows(m, pb, m_patched);
-        for (int b = 0; b < B; b++) {
-            double effect = m_patched[b] - m_clean[b];
-            s->signed_sum[n] += effect;
-            s->abs_sum[n] += fabs(effect);
-        }
+        rc = add_patch_effect(m, pb, &patch, m_clean, m_patched, &s->signed_sum[n], &s->abs_sum[n]);
     }
     model_hooks_clear(m);
     if (!rc) add_metrics(s, m_clean, m_corrupt, B);

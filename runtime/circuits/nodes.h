@@ -38,6 +38,10 @@ void metric_dlogits(const struct pair_batch *pb, int V, float *dlogits);
 /* Adds one batch of pairs to AtP scores (hook gradients only: no parameter gradients needed; leaves the model's hooks
  * cleared). */
 int atp_nodes_batch(struct llama_model *m, const struct pair_batch *pb, struct node_scores *s);
+/* One exact-patching forward: the clean tokens with `patch` registered; adds each row's M - clean[b] to *signed_sum
+ * and its |.| to *abs_sum (patched: [B] scratch for the patched M). Leaves the model's hooks cleared. */
+int add_patch_effect(struct llama_model *m, const struct pair_batch *pb, const struct hook_request *patch,
+                     const double *clean, double *patched, double *signed_sum, double *abs_sum);
 /* Adds one batch of pairs to exact activation-patching effects (n_nodes + 2 forwards). */
 int exact_patch_nodes_batch(struct llama_model *m, const struct pair_batch *pb, struct node_scores *s);
 
