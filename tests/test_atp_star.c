@@ -2,7 +2,8 @@
  * directional derivative of M measured by patching; exact patching of a k node equals a hand-made patch; the QK
  * fix's pattern equals the pattern of a forward with that q/k patched, so its score is sum dP · dM/dP; on a model
  * with saturated attention the QK fix is much closer to exact patching than plain AtP; GradDrop's AtP_l equals the
- * directional derivative with layer l's attn_out and mlp_out frozen, and GradDrop is their mean |.|; errors. */
+ * directional derivative with layer l's attn_out and mlp_out frozen (dP · dM/dP with that gradient for QK-fixed
+ * q/k nodes), and GradDrop is their mean |.|; option errors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,16 +53,15 @@ static struct hook_id node_hook(struct atp_node node)
     return (struct hook_id){kinds[node.kind], node.layer};
 }
 
-/* One forward of tokens; with grad, also the backward of the sum of M, and out receives the gradient at id. */
-static void run_hook(struct llama_model *m, const struct pair_batch *pb, const int32_t *tokens, struct hook_id id,
-                     enum hook_action action, float *out)
+/* One forward of tokens with the n hook requests registered; with backward, also the backward of the sum of M. */
+static void run_hooks(struct llama_model *m, const struct pair_batch *pb, const int32_t *tokens,
+                      const struct hook_request *requests, int n, int backward)
 {
     static float dlogits[B * T * 13];
-    struct hook_request r = {id, action, out, -1, -1};
     model_hooks_clear(m);
-    CHECK(model_hook_add(m, &r) == 0);
+    for (int i = 0; i < n; i++) CHECK(model_hook_add(m, &requests[i]) == 0);
     CHECK(model_forward(m, tokens, NULL, B, T) == 0);
-    if (action == HOOK_GRAD) {
+    if (backward) {
         memset(dlogits, 0, sizeof dlogits);
         metric_dlogits(pb, 13, dlogits);
         model_zero_grad(m);
@@ -70,22 +70,35 @@ static void run_hook(struct llama_model *m, const struct pair_batch *pb, const i
     model_hooks_clear(m);
 }
 
-/* M per row after a clean forward with `node` patched to clean + eps (corrupt - clean) and, for freeze >= 0, layer
- * freeze's attn_out and mlp_out patched to their clean values (frozen_attn, frozen_mlp). */
-static void patched_rows(struct llama_model *m, const struct pair_batch *pb, struct atp_node node, const float *clean,
-                         const float *corrupt, double eps, float *buf, int freeze, float *frozen_attn,
-                         float *frozen_mlp, double rows[B])
+/* One request: cache the value at id, or (HOOK_GRAD) read dM/d(value) at id into out. */
+static void run_hook(struct llama_model *m, const struct pair_batch *pb, const int32_t *tokens, struct hook_id id,
+                     enum hook_action action, float *out)
 {
+    struct hook_request r = {id, action, out, -1, -1};
+    run_hooks(m, pb, tokens, &r, 1, action == HOOK_GRAD);
+}
+
+/* The patches that freeze layer l's attn_out and mlp_out to their clean values (held in attn, mlp). */
+static void freeze_requests(struct llama_model *m, const struct pair_batch *pb, int l, float *attn, float *mlp,
+                            struct hook_request out[2])
+{
+    run_hook(m, pb, pb->clean, (struct hook_id){HOOK_ATTN_OUT, l}, HOOK_CACHE, attn);
+    run_hook(m, pb, pb->clean, (struct hook_id){HOOK_MLP_OUT, l}, HOOK_CACHE, mlp);
+    out[0] = (struct hook_request){{HOOK_ATTN_OUT, l}, HOOK_PATCH, attn, -1, -1};
+    out[1] = (struct hook_request){{HOOK_MLP_OUT, l}, HOOK_PATCH, mlp, -1, -1};
+}
+
+/* M per row after a clean forward with `node` patched to clean + eps (corrupt - clean) and, for freeze >= 0, layer
+ * freeze's attn_out and mlp_out frozen. */
+static void patched_rows(struct llama_model *m, const struct pair_batch *pb, struct atp_node node, const float *clean,
+                         const float *corrupt, double eps, int freeze, double rows[B])
+{
+    static float buf[4096], frozen_attn[4096], frozen_mlp[4096];
     size_t n = hook_numel(node_hook(node), &m->config, B, T);
     for (size_t i = 0; i < n; i++) buf[i] = (float)(clean[i] + eps * ((double)corrupt[i] - clean[i]));
-    struct hook_request patch = {node_hook(node), HOOK_PATCH, buf, node.head, -1};
-    struct hook_request attn = {{HOOK_ATTN_OUT, freeze}, HOOK_PATCH, frozen_attn, -1, -1};
-    struct hook_request mlp = {{HOOK_MLP_OUT, freeze}, HOOK_PATCH, frozen_mlp, -1, -1};
-    model_hooks_clear(m);
-    CHECK(model_hook_add(m, &patch) == 0);
-    if (freeze >= 0) CHECK(model_hook_add(m, &attn) == 0 && model_hook_add(m, &mlp) == 0);
-    CHECK(model_forward(m, pb->clean, NULL, B, T) == 0);
-    model_hooks_clear(m);
+    struct hook_request requests[3] = {{node_hook(node), HOOK_PATCH, buf, node.head, -1}};
+    if (freeze >= 0) freeze_requests(m, pb, freeze, frozen_attn, frozen_mlp, requests + 1);
+    run_hooks(m, pb, pb->clean, requests, freeze >= 0 ? 3 : 1, 0);
     metric_rows(m, pb, rows);
 }
 
@@ -93,21 +106,20 @@ static void patched_rows(struct llama_model *m, const struct pair_batch *pb, str
 static void directional_derivative(struct llama_model *m, const struct pair_batch *pb, struct atp_node node,
                                    int freeze, double out[B])
 {
-    static float clean[4096], corrupt[4096], buf[4096], frozen_attn[4096], frozen_mlp[4096];
+    static float clean[4096], corrupt[4096];
     const double eps = 1e-2;
     double up[B], down[B];
     run_hook(m, pb, pb->clean, node_hook(node), HOOK_CACHE, clean);
     run_hook(m, pb, pb->corrupt, node_hook(node), HOOK_CACHE, corrupt);
-    if (freeze >= 0) {
-        run_hook(m, pb, pb->clean, (struct hook_id){HOOK_ATTN_OUT, freeze}, HOOK_CACHE, frozen_attn);
-        run_hook(m, pb, pb->clean, (struct hook_id){HOOK_MLP_OUT, freeze}, HOOK_CACHE, frozen_mlp);
-    }
-    patched_rows(m, pb, node, clean, corrupt, eps, buf, freeze, frozen_attn, frozen_mlp, up);
-    patched_rows(m, pb, node, clean, corrupt, -eps, buf, freeze, frozen_attn, frozen_mlp, down);
+    patched_rows(m, pb, node, clean, corrupt, eps, freeze, up);
+    patched_rows(m, pb, node, clean, corrupt, -eps, freeze, down);
     for (int b = 0; b < B; b++) out[b] = (up[b] - down[b]) / (2 * eps);
 }
 
-static int near(double got, double want, double atol, double rtol) { return fabs(got - want) <= atol + rtol * fabs(want); }
+static int near(double got, double want, double atol, double rtol)
+{
+    return fabs(got - want) <= atol + rtol * fabs(want);
+}
 
 /* (d) plain AtP = directional derivative for every node, q/k/v included; (e) exact patching of a k node. */
 static void test_plain_and_exact(struct llama_model *m, const struct pair_batch *pb)
@@ -148,12 +160,9 @@ static void test_plain_and_exact(struct llama_model *m, const struct pair_batch 
         for (int e = 0; e < 4; e++) clean_k[(row * 2 + 1) * 4 + e] = corrupt_k[(row * 2 + 1) * 4 + e];
     struct hook_request whole = {k1, HOOK_PATCH, clean_k, -1, -1};
     double base[B], patched[B], by_hand = 0;
-    model_hooks_clear(m);
-    CHECK(model_forward(m, pb->clean, NULL, B, T) == 0);
+    run_hooks(m, pb, pb->clean, NULL, 0, 0);
     metric_rows(m, pb, base);
-    CHECK(model_hook_add(m, &whole) == 0);
-    CHECK(model_forward(m, pb->clean, NULL, B, T) == 0);
-    model_hooks_clear(m);
+    run_hooks(m, pb, pb->clean, &whole, 1, 0);
     metric_rows(m, pb, patched);
     for (int b = 0; b < B; b++) by_hand += patched[b] - base[b];
     int k_node = 2 * 5 + 2 * 4 + 1 * 2 + 1; /* z, MLP, q nodes, then k nodes of layer 0 (2) and kv head 1 */
@@ -177,17 +186,25 @@ static void test_plain_and_exact(struct llama_model *m, const struct pair_batch 
     atp_star_scores_free(&exact);
 }
 
-/* (a) the QK fix's pattern is the pattern of the patched forward; its score is sum (P_patched - P_clean) dM/dP. */
+/* (a) the QK fix's pattern is the pattern of the patched forward; its score is sum (P_patched - P_clean) dM/dP,
+ * and with GradDrop dM/dP is read with the dropped layer frozen. */
 static void test_qk_fix_pattern(struct llama_model *m, const struct pair_batch *pb)
 {
-    struct atp_star_options opt = {1, 1, 0};
+    struct atp_star_options opt = {1, 1, 1};
     struct atp_star_scores s;
     CHECK(atp_star_scores_init(&s, &m->config, &opt) == 0);
     CHECK(atp_star_batch(m, pb, &s) == 0);
     static float clean_pattern[B * 4 * T * T], patched_pattern[B * 4 * T * T], dpattern[B * 4 * T * T];
     static float rot_q[2][B * T * 16], rot_k[2][B * T * 8], head_pattern[B * T * T], scratch[2 * B * T * 4];
-    static float corrupt_value[B * T * 16];
-    int checked = 0;
+    static float corrupt_value[B * T * 16], dpattern_dropped[B * 4 * T * T], frozen_attn[4096], frozen_mlp[4096];
+    /* GradDrop with the QK fix: AtP_1 of a layer-0 q/k node is dP · dM/dP with layer 1's outputs frozen */
+    double *dropped = calloc((size_t)B * s.n_nodes, sizeof(double));
+    CHECK(atp_star_grad_drop_layer(m, pb, &s, 1, dropped) == 0);
+    struct hook_request frozen[3];
+    freeze_requests(m, pb, 1, frozen_attn, frozen_mlp, frozen);
+    frozen[2] = (struct hook_request){{HOOK_ATTN_PATTERN, 0}, HOOK_GRAD, dpattern_dropped, -1, -1};
+    run_hooks(m, pb, pb->clean, frozen, 3, 1);
+    int checked = 0, differs = 0, nonzero_dropped = 0;
     for (int n = 0; n < s.n_nodes; n++) {
         struct atp_node node = atp_star_node(&s, n);
         if (node.kind != ATP_NODE_Q && node.kind != ATP_NODE_K) {
@@ -198,22 +215,28 @@ static void test_qk_fix_pattern(struct llama_model *m, const struct pair_batch *
         struct hook_id pattern_id = {HOOK_ATTN_PATTERN, l};
         run_hook(m, pb, pb->clean, pattern_id, HOOK_CACHE, clean_pattern);
         run_hook(m, pb, pb->clean, pattern_id, HOOK_GRAD, dpattern);
-        for (int run = 0; run < 2; run++) {
-            run_hook(m, pb, run ? pb->corrupt : pb->clean, (struct hook_id){HOOK_ATTN_ROT_Q, l}, HOOK_CACHE, rot_q[run]);
-            run_hook(m, pb, run ? pb->corrupt : pb->clean, (struct hook_id){HOOK_ATTN_ROT_K, l}, HOOK_CACHE, rot_k[run]);
+        for (int run = 0; run < 2; run++) { /* 0 clean, 1 corrupt */
+            const int32_t *tokens = run ? pb->corrupt : pb->clean;
+            run_hook(m, pb, tokens, (struct hook_id){HOOK_ATTN_ROT_Q, l}, HOOK_CACHE, rot_q[run]);
+            run_hook(m, pb, tokens, (struct hook_id){HOOK_ATTN_ROT_K, l}, HOOK_CACHE, rot_k[run]);
         }
         run_hook(m, pb, pb->corrupt, node_hook(node), HOOK_CACHE, corrupt_value);
-        struct hook_request patch = {node_hook(node), HOOK_PATCH, corrupt_value, node.head, -1};
-        struct hook_request cache = {pattern_id, HOOK_CACHE, patched_pattern, -1, -1};
-        model_hooks_clear(m);
-        CHECK(model_hook_add(m, &patch) == 0 && model_hook_add(m, &cache) == 0);
-        CHECK(model_forward(m, pb->clean, NULL, B, T) == 0);
-        model_hooks_clear(m);
-        double score = 0; /* over every head: the unaffected ones have dP = 0 in the patched forward */
-        for (size_t i = 0; i < sizeof clean_pattern / sizeof(float); i++)
+        struct hook_request patched[2] = {{node_hook(node), HOOK_PATCH, corrupt_value, node.head, -1},
+                                          {pattern_id, HOOK_CACHE, patched_pattern, -1, -1}};
+        run_hooks(m, pb, pb->clean, patched, 2, 0);
+        double score = 0, score_dropped = 0, got_dropped = 0; /* over every head: unaffected ones have dP = 0 */
+        for (size_t i = 0; i < sizeof clean_pattern / sizeof(float); i++) {
             score += ((double)patched_pattern[i] - clean_pattern[i]) * dpattern[i];
+            score_dropped += ((double)patched_pattern[i] - clean_pattern[i]) * dpattern_dropped[i];
+        }
         CHECK(fabs(score) > 1e-4);
         CHECK_NEAR(s.qk_signed_sum[n], score, 1e-6 + 1e-5 * fabs(score));
+        for (int b = 0; b < B; b++) got_dropped += dropped[b * s.n_nodes + n];
+        if (l == 0) { /* dropping layer 1 changes every layer-0 score; layer-0 q nodes' changes sit at the */
+            differs += fabs(score_dropped - score) > 1e-2; /* corrupted positions and reach M only through */
+            nonzero_dropped += fabs(score_dropped) > 1e-2; /* layer 1's attention: their AtP_1 is 0 */
+        }
+        CHECK_NEAR(got_dropped, l == 0 ? score_dropped : 0, 1e-6 + 1e-5 * fabs(score_dropped));
         int first = node.kind == ATP_NODE_Q ? node.head : 2 * node.head, count = node.kind == ATP_NODE_Q ? 1 : 2;
         for (int h = first; h < first + count; h++) {
             attention_head_pattern(head_pattern, rot_q[node.kind == ATP_NODE_Q], rot_k[node.kind == ATP_NODE_K],
@@ -224,6 +247,8 @@ static void test_qk_fix_pattern(struct llama_model *m, const struct pair_batch *
         checked++;
     }
     CHECK(checked == 2 * (4 + 2));
+    CHECK(differs == 4 + 2 && nonzero_dropped == 2);
+    free(dropped);
     char name[64];
     CHECK(strcmp(atp_star_node_name(&s, 10 + 4 + 2, name, sizeof name), "blocks.1.attn.hook_q[2]") == 0);
     CHECK(strcmp(atp_star_node_name(&s, 10 + 8 + 2, name, sizeof name), "blocks.1.attn.hook_k[0]") == 0);
