@@ -135,9 +135,9 @@ static int table_register(struct llama_model *m, const struct hook_table *t, enu
 
 struct atp_run {
     struct hook_table corrupt, clean, grad;
-    float *dlogits;         /* [B, T, V] dM/dlogits */
-    float *pattern;         /* [B, T, T] a recomputed head pattern (QK fix) */
-    float *scratch;         /* [2, B, T, hd] */
+    float *dlogits;                        /* [B, T, V] dM/dlogits */
+    float *delta_q, *delta_k;              /* QK fix: [L, B, H, T, T] P_patched - P_clean of each query head when its
+                                            * q, or its kv head's k, takes the corrupt value; else NULL */
     double *metric_clean, *metric_corrupt; /* [B] */
 };
 
@@ -147,8 +147,8 @@ static void run_free(struct atp_run *r)
     free(r->clean.memory);
     free(r->grad.memory);
     free(r->dlogits);
-    free(r->pattern);
-    free(r->scratch);
+    free(r->delta_q);
+    free(r->delta_k);
     free(r->metric_clean);
     free(r->metric_corrupt);
 }
@@ -165,17 +165,64 @@ static int run_alloc(struct atp_run *r, const struct llama_config *cfg, const st
     if (!rc) rc = table_alloc(&r->grad, cfg, B, T, nodes | pattern);
     if (!rc) {
         r->dlogits = xcalloc((size_t)B * T * cfg->vocab_size, sizeof(float));
-        r->pattern = xmalloc((size_t)B * T * T * sizeof(float));
-        r->scratch = xmalloc((size_t)2 * B * T * cfg->head_dim * sizeof(float));
         r->metric_clean = xcalloc((size_t)B, sizeof(double));
         r->metric_corrupt = xcalloc((size_t)B, sizeof(double));
-        if (!r->dlogits || !r->pattern || !r->scratch || !r->metric_clean || !r->metric_corrupt) rc = CIRCD_ENOMEM;
+        if (!r->dlogits || !r->metric_clean || !r->metric_corrupt) rc = CIRCD_ENOMEM;
+    }
+    if (!rc && qk) {
+        size_t deltas = (size_t)cfg->n_layers * r->clean.size[HOOK_ATTN_PATTERN];
+        if (!(r->delta_q = xmalloc(deltas * sizeof(float))) || !(r->delta_k = xmalloc(deltas * sizeof(float))))
+            rc = CIRCD_ENOMEM;
     }
     if (rc) run_free(r);
     return rc;
 }
 
-/* Corrupt forward (cached), clean forward (cached) and its backward from dM/dlogits (gradients into r->grad). */
+/* ---- the QK fix's patterns ---- */
+
+void attention_head_pattern(float *pattern, const float *rot_q, const float *rot_k, const struct llama_config *cfg,
+                            int B, int T, int h, float *scratch)
+{
+    int H = cfg->n_heads, KV = cfg->n_kv_heads, hd = cfg->head_dim, j = h / (H / KV);
+    float *q = scratch, *k = scratch + (size_t)B * T * hd;
+    for (size_t row = 0; row < (size_t)B * T; row++) {
+        memcpy(q + row * hd, rot_q + (row * H + h) * hd, (size_t)hd * sizeof(float));
+        memcpy(k + row * hd, rot_k + (row * KV + j) * hd, (size_t)hd * sizeof(float));
+    }
+    attention_pattern_forward(pattern, q, k, B, T, T, 1, 1, hd);
+}
+
+/* The QK fix's pattern changes of every layer and query head (hook_pattern's layout), from the cached rot_q/rot_k
+ * and patterns: a query head's pattern with its corrupt rot_q, and with its kv head's corrupt rot_k. */
+static int qk_pattern_deltas(const struct llama_config *cfg, struct atp_run *r, int B, int T)
+{
+    int H = cfg->n_heads;
+    size_t TT = (size_t)T * T;
+    float *pattern = xmalloc(TT * B * sizeof(float));
+    float *scratch = xmalloc((size_t)2 * B * T * cfg->head_dim * sizeof(float));
+    if (!pattern || !scratch) { free(pattern); free(scratch); return CIRCD_ENOMEM; }
+    for (int l = 0; l < cfg->n_layers; l++) {
+        const float *clean = table_get(&r->clean, HOOK_ATTN_PATTERN, l);
+        for (int side = 0; side < 2; side++) { /* 0: the q side patched, 1: the k side */
+            const float *rot_q = table_get(side == 0 ? &r->corrupt : &r->clean, HOOK_ATTN_ROT_Q, l);
+            const float *rot_k = table_get(side == 1 ? &r->corrupt : &r->clean, HOOK_ATTN_ROT_K, l);
+            float *delta = (side == 0 ? r->delta_q : r->delta_k) + (size_t)l * r->clean.size[HOOK_ATTN_PATTERN];
+            for (int h = 0; h < H; h++) {
+                attention_head_pattern(pattern, rot_q, rot_k, cfg, B, T, h, scratch);
+                for (int b = 0; b < B; b++) {
+                    size_t base = ((size_t)b * H + h) * TT;
+                    for (size_t i = 0; i < TT; i++) delta[base + i] = pattern[(size_t)b * TT + i] - clean[base + i];
+                }
+            }
+        }
+    }
+    free(pattern);
+    free(scratch);
+    return CIRCD_OK;
+}
+
+/* Corrupt forward (cached), clean forward (cached) and its backward from dM/dlogits (gradients into r->grad);
+ * the QK fix's pattern changes when r holds room for them. */
 static int run_forwards(struct llama_model *m, const struct pair_batch *pb, struct atp_run *r)
 {
     model_hooks_clear(m);
@@ -194,6 +241,7 @@ static int run_forwards(struct llama_model *m, const struct pair_batch *pb, stru
         rc = model_backward(m, r->dlogits);
     }
     model_hooks_clear(m);
+    if (!rc && r->delta_q) rc = qk_pattern_deltas(&m->config, r, pb->B, pb->T);
     return rc;
 }
 
@@ -217,18 +265,6 @@ static int run_dropped_backward(struct llama_model *m, const struct pair_batch *
 }
 
 /* ---- scores ---- */
-
-void attention_head_pattern(float *pattern, const float *rot_q, const float *rot_k, const struct llama_config *cfg,
-                            int B, int T, int h, float *scratch)
-{
-    int H = cfg->n_heads, KV = cfg->n_kv_heads, hd = cfg->head_dim, j = h / (H / KV);
-    float *q = scratch, *k = scratch + (size_t)B * T * hd;
-    for (size_t row = 0; row < (size_t)B * T; row++) {
-        memcpy(q + row * hd, rot_q + (row * H + h) * hd, (size_t)hd * sizeof(float));
-        memcpy(k + row * hd, rot_k + (row * KV + j) * hd, (size_t)hd * sizeof(float));
-    }
-    attention_pattern_forward(pattern, q, k, B, T, T, 1, 1, hd);
-}
 
 /* Per pair b: sum over positions and the node's slice of (corrupt - clean) · grad, into out[b * stride]. */
 static void plain_scores(struct atp_node node, const struct llama_config *cfg, const struct atp_run *r, int B, int T,
@@ -254,34 +290,25 @@ static void plain_scores(struct atp_node node, const struct llama_config *cfg, c
 
 /* QK fix of a q node (its query head) or a k node (the query heads of its kv head): per pair b, sum over the
  * affected heads of (P_patched - P_clean) · dM/dP, into out[b * stride]. */
-static void qk_fixed_scores(struct atp_node node, const struct llama_config *cfg, struct atp_run *r, int B, int T,
-                            double *out, size_t stride)
+static void qk_fixed_scores(struct atp_node node, const struct llama_config *cfg, const struct atp_run *r, int B,
+                            int T, double *out, size_t stride)
 {
-    int H = cfg->n_heads, G = H / cfg->n_kv_heads, l = node.layer;
+    int H = cfg->n_heads, G = H / cfg->n_kv_heads;
     int first = node.kind == ATP_NODE_Q ? node.head : node.head * G, count = node.kind == ATP_NODE_Q ? 1 : G;
-    const struct hook_table *q_side = node.kind == ATP_NODE_Q ? &r->corrupt : &r->clean;
-    const struct hook_table *k_side = node.kind == ATP_NODE_K ? &r->corrupt : &r->clean;
-    const float *clean_pattern = table_get(&r->clean, HOOK_ATTN_PATTERN, l);
-    const float *grad_pattern = table_get(&r->grad, HOOK_ATTN_PATTERN, l);
-    size_t TT = (size_t)T * T;
-    for (int b = 0; b < B; b++) out[(size_t)b * stride] = 0;
-    for (int h = first; h < first + count; h++) {
-        attention_head_pattern(r->pattern, table_get(q_side, HOOK_ATTN_ROT_Q, l), table_get(k_side, HOOK_ATTN_ROT_K, l),
-                               cfg, B, T, h, r->scratch);
-        for (int b = 0; b < B; b++) {
-            const float *patched = r->pattern + (size_t)b * TT;
-            size_t base = ((size_t)b * H + h) * TT;
-            double score = 0;
-            for (size_t i = 0; i < TT; i++)
-                score += ((double)patched[i] - clean_pattern[base + i]) * grad_pattern[base + i];
-            out[(size_t)b * stride] += score;
-        }
+    size_t TT = (size_t)T * T, layer = (size_t)node.layer * r->clean.size[HOOK_ATTN_PATTERN];
+    const float *delta = (node.kind == ATP_NODE_Q ? r->delta_q : r->delta_k) + layer;
+    const float *grad = table_get(&r->grad, HOOK_ATTN_PATTERN, node.layer);
+    for (int b = 0; b < B; b++) {
+        double score = 0;
+        for (size_t i = ((size_t)b * H + first) * TT; i < ((size_t)b * H + first + count) * TT; i++)
+            score += (double)delta[i] * grad[i];
+        out[(size_t)b * stride] = score;
     }
 }
 
 /* Per-pair scores of every node from the gradients in r->grad: out[b * n_nodes + n]; qk_fix: q/k nodes QK-fixed. */
-static void score_nodes(const struct atp_star_scores *s, const struct llama_config *cfg, struct atp_run *r, int B,
-                        int T, int qk_fix, double *out)
+static void score_nodes(const struct atp_star_scores *s, const struct llama_config *cfg, const struct atp_run *r,
+                        int B, int T, int qk_fix, double *out)
 {
     for (int n = 0; n < s->n_nodes; n++) {
         struct atp_node node = atp_star_node(s, n);

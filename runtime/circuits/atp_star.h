@@ -17,7 +17,9 @@
  * attn.hook_pattern in the clean backward). AtP* linearises per key and query position separately; our node is a
  * whole head over all positions, so we recompute the head's full pattern with all positions patched at once —
  * exactly the pattern an activation-patched forward has in that layer; only what follows the pattern stays linear.
- * v nodes, z and MLP nodes keep plain AtP.
+ * v nodes, z and MLP nodes keep plain AtP. The pattern changes are computed once per batch (2 * H head patterns per
+ * layer) and reused by GradDrop; with the QK fix a batch holds four [L, B, H, T, T] float buffers (the clean
+ * pattern, its gradient, the q-side and k-side changes) besides the caches of the node hooks.
  *
  * GradDrop (grad_drop). For each layer l a clean forward + backward in which layer l's residual contributions
  * pass no gradient (blocks.l.hook_attn_out and blocks.l.hook_mlp_out patched with their own clean values: the
