@@ -226,8 +226,7 @@ static int qk_pattern_deltas(const struct llama_config *cfg, struct atp_run *r, 
 static int run_forwards(struct llama_model *m, const struct pair_batch *pb, struct atp_run *r)
 {
     model_hooks_clear(m);
-    int rc = model_enable_grads(m);
-    if (!rc) rc = table_register(m, &r->corrupt, HOOK_CACHE);
+    int rc = table_register(m, &r->corrupt, HOOK_CACHE);
     if (!rc) rc = model_forward(m, pb->corrupt, NULL, pb->B, pb->T);
     if (!rc) metric_rows(m, pb, r->metric_corrupt);
     model_hooks_clear(m);
@@ -237,8 +236,7 @@ static int run_forwards(struct llama_model *m, const struct pair_batch *pb, stru
     if (!rc) {
         metric_rows(m, pb, r->metric_clean);
         metric_dlogits(pb, m->config.vocab_size, r->dlogits);
-        model_zero_grad(m);
-        rc = model_backward(m, r->dlogits);
+        rc = model_backward_hooks(m, r->dlogits);
     }
     model_hooks_clear(m);
     if (!rc && r->delta_q) rc = qk_pattern_deltas(&m->config, r, pb->B, pb->T);
@@ -257,8 +255,7 @@ static int run_dropped_backward(struct llama_model *m, const struct pair_batch *
     if (!rc) rc = table_register(m, &r->grad, HOOK_GRAD);
     if (!rc) rc = model_forward(m, pb->clean, NULL, pb->B, pb->T);
     if (!rc) {
-        model_zero_grad(m);
-        rc = model_backward(m, r->dlogits);
+        rc = model_backward_hooks(m, r->dlogits);
     }
     model_hooks_clear(m);
     return rc;

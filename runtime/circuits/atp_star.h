@@ -72,7 +72,7 @@ struct atp_node atp_star_node(const struct atp_star_scores *s, int n);
  * "blocks.1.attn.hook_v[0]" (k/v: the kv head index). */
 const char *atp_star_node_name(const struct atp_star_scores *s, int n, char *buf, size_t cap);
 
-/* Adds one batch of pairs to the scores the options of s ask for (model_enable_grads first; 2 forwards + 1
+/* Adds one batch of pairs to the scores the options of s ask for (2 forwards + 1
  * backward, plus L forwards + backwards with GradDrop). Leaves the model's hooks cleared. */
 int atp_star_batch(struct llama_model *m, const struct pair_batch *pb, struct atp_star_scores *s);
 /* Adds one batch of exact activation-patching effects of every node of s into signed_sum / abs_sum (n_nodes + 2
