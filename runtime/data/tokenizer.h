@@ -27,7 +27,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum tokenizer_kind { TOKENIZER_DIGITS = 0, TOKENIZER_NUMBER_CHUNKS = 1 };
+/* HF_BPE (a model's tokenizer.json, tokenizer_hf.h) and LLAMA2C (tokenizer.bin, tokenizer_files.h) are read from
+ * files, never built by tokenizer_arith_create. */
+enum tokenizer_kind { TOKENIZER_DIGITS = 0, TOKENIZER_NUMBER_CHUNKS = 1, TOKENIZER_HF_BPE = 2, TOKENIZER_LLAMA2C = 3 };
 
 struct tokenizer {
     int vocab_size;
@@ -67,7 +69,8 @@ void tokenizer_free(struct tokenizer *t);
  * ASCII (naming text and offset), CIRCD_ENOMEM. On failure *t is zeroed. */
 int tokenizer_arith_create(struct tokenizer *t, enum tokenizer_kind kind, const char *const *texts, size_t n);
 
-/* "digits" / "number_chunks" and back (the parser also accepts "digit" and "chunks"). */
+/* "digits" / "number_chunks" (/ "hf_bpe" / "llama2c") and back (the parser accepts only the arithmetic kinds, also
+ * as "digit" and "chunks"). */
 const char *tokenizer_kind_name(enum tokenizer_kind kind);
 int tokenizer_kind_from_name(const char *name, enum tokenizer_kind *kind);
 

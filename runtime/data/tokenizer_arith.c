@@ -306,7 +306,13 @@ void tokenizer_free(struct tokenizer *t)
 
 const char *tokenizer_kind_name(enum tokenizer_kind kind)
 {
-    return kind == TOKENIZER_NUMBER_CHUNKS ? "number_chunks" : kind == TOKENIZER_DIGITS ? "digits" : "unknown";
+    switch (kind) {
+    case TOKENIZER_DIGITS: return "digits";
+    case TOKENIZER_NUMBER_CHUNKS: return "number_chunks";
+    case TOKENIZER_HF_BPE: return "hf_bpe";
+    case TOKENIZER_LLAMA2C: return "llama2c";
+    }
+    return "unknown";
 }
 
 int tokenizer_kind_from_name(const char *name, enum tokenizer_kind *kind)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "circuits/atp_star.h"
 #include "circuits/nodes.h"
 #include "util/error.h"
 
@@ -86,6 +87,75 @@ static int run_exact(struct llama_model *m, const struct pair_set *sample, struc
     return rc;
 }
 
+/* AtP* on the exact sample: every variant the options ask for next to exact patching of the same nodes, stored as
+ * /atp/<name>/atp_star [n_nodes, 5] (AtP, QK-fixed, GradDrop, exact, |exact| per-pair means; NaN where off) with
+ * the agreement as attributes. */
+static int run_atp_star(struct llama_model *m, const struct pair_set *sample, const struct discovery_options *o,
+                        struct results_file *r, const char *name, int rank, const char *prefix)
+{
+    /* GradDrop needs two layers to drop one of; a one-layer model gets the other variants. */
+    struct atp_star_options so = {o->qk_fix, o->qk_fix, o->grad_drop && m->config.n_layers >= 2};
+    if (o->grad_drop && !so.grad_drop && rank == 0)
+        fprintf(stderr, "%s GradDrop skipped: the model has one layer\n", prefix);
+    if (!so.qk_fix && !so.grad_drop) return CIRCD_OK;
+    struct atp_star_scores est, exact;
+    struct atp_star_agreement ag;
+    memset(&exact, 0, sizeof exact);
+    int rc = atp_star_scores_init(&est, &m->config, &so);
+    if (rc) return rc;
+    if ((rc = atp_star_scores_init(&exact, &m->config, &so))) { atp_star_scores_free(&est); return rc; }
+    for (int b = 0; b < sample->n_batches && !rc; b++) {
+        rc = atp_star_batch(m, &sample->batches[b], &est);
+        if (!rc) rc = atp_star_exact_batch(m, &sample->batches[b], &exact);
+    }
+    if (!rc) rc = atp_star_agreement(&est, &exact, &ag);
+    int n = est.n_nodes;
+    float *rows = rc ? NULL : xmalloc((size_t)n * 5 * sizeof *rows);
+    char *names = rc ? NULL : xmalloc((size_t)n * 40 + 1);
+    if (!rc && (!rows || !names)) rc = CIRCD_ENOMEM;
+    if (!rc) {
+        double pairs = (double)est.pairs;
+        size_t len = 0;
+        names[0] = '\0';
+        for (int i = 0; i < n; i++) {
+            rows[5 * i] = (float)(est.signed_sum[i] / pairs);
+            rows[5 * i + 1] = est.qk_signed_sum ? (float)(est.qk_signed_sum[i] / pairs) : NAN;
+            rows[5 * i + 2] = est.grad_drop_sum ? (float)(est.grad_drop_sum[i] / pairs) : NAN;
+            rows[5 * i + 3] = (float)(exact.signed_sum[i] / pairs);
+            rows[5 * i + 4] = (float)(exact.abs_sum[i] / pairs);
+            char node[40];
+            len += (size_t)snprintf(names + len, (size_t)n * 40 + 1 - len, "%s\n",
+                                    atp_star_node_name(&est, i, node, sizeof node));
+        }
+        char path[256];
+        snprintf(path, sizeof path, "/atp/%s/atp_star", name);
+        uint64_t dims[2] = {(uint64_t)n, 5};
+        rc = results_write_f32(r, path, 2, dims, rows);
+        if (!rc) rc = results_set_attr_str(r, path, "nodes", names);
+        if (!rc) rc = results_set_attr_str(r, path, "columns", "AtP, QK-fixed AtP, GradDrop, exact, |exact| "
+                                           "(per-pair means; NaN where off)");
+        const struct { const char *key; double value; } attrs[] = {
+            {"atp_pearson", ag.atp_pearson}, {"atp_spearman", ag.atp_spearman},
+            {"atp_qk_pearson", ag.atp_qk_pearson}, {"atp_qk_spearman", ag.atp_qk_spearman},
+            {"qk_fix_pearson", ag.qk_fix_pearson}, {"qk_fix_spearman", ag.qk_fix_spearman},
+            {"abs_atp_pearson", ag.abs_atp_pearson}, {"abs_atp_spearman", ag.abs_atp_spearman},
+            {"grad_drop_pearson", ag.grad_drop_pearson}, {"grad_drop_spearman", ag.grad_drop_spearman},
+        };
+        for (size_t i = 0; i < sizeof attrs / sizeof attrs[0] && !rc; i++)
+            rc = results_set_attr_f64(r, path, attrs[i].key, attrs[i].value);
+        if (!rc) rc = write_metric_attrs(r, path, est.metric_clean_sum, est.metric_corrupt_sum, est.pairs);
+        if (!rc && rank == 0) {
+            fprintf(stderr, "%s AtP* on %lld pairs: ", prefix, (long long)est.pairs);
+            atp_star_agreement_print(stderr, &ag);
+        }
+    }
+    free(rows);
+    free(names);
+    atp_star_scores_free(&est);
+    atp_star_scores_free(&exact);
+    return rc;
+}
+
 int discovery_run(struct llama_model *m, const struct pair_set *pairs, const struct pair_set *sample,
                   const struct discovery_options *o, struct results_file *r, const char *name, int rank,
                   const char *prefix)
@@ -93,6 +163,9 @@ int discovery_run(struct llama_model *m, const struct pair_set *pairs, const str
     char path[256];
     struct node_scores nodes;
     if (o->ig_steps < 0) return err_set(CIRCD_EINPUT, "ig_steps: found %d, expected >= 0", o->ig_steps);
+    if ((o->qk_fix || o->grad_drop) && !o->exact_samples)
+        return err_set(CIRCD_EINPUT, "the AtP* variants (QK fix, GradDrop) are reported against exact patching: "
+                       "they need exact patching samples > 0");
     int rc = node_scores_init(&nodes, &m->config);
     if (rc) return rc;
     rc = over_batches(m, pairs, 0, &nodes);
@@ -103,6 +176,9 @@ int discovery_run(struct llama_model *m, const struct pair_set *pairs, const str
                 (long long)nodes.pairs, nodes.n_nodes, nodes.metric_clean_sum / (double)nodes.pairs,
                 nodes.metric_corrupt_sum / (double)nodes.pairs);
     node_scores_free(&nodes);
-    if (!rc && sample && sample->pairs && o->exact_samples) rc = run_exact(m, sample, r, name, rank, prefix);
+    if (!rc && sample && sample->pairs && o->exact_samples) {
+        rc = run_exact(m, sample, r, name, rank, prefix);
+        if (!rc && (o->qk_fix || o->grad_drop)) rc = run_atp_star(m, sample, o, r, name, rank, prefix);
+    }
     return rc;
 }
