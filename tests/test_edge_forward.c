@@ -325,6 +325,19 @@ static void check_single_edges(struct fixture *f)
     CHECK(edge_forward(&f->r, &f->m, f->clean, B, T, f->alpha, midpoint) == 0);
     CHECK_CLOSE(f->r.logits, logits, f->n_logits, 1e-5, 1e-6);
     CHECK(max_diff(logits, f->clean_logits, f->n_logits) > 1e-4);
+
+    /* mostly ablated inputs (built from the replacements): every edge at 1 but the input's at 0.75 = every edge at
+     * 1 with 0.75 a' + 0.25 a as the input's replacement (its output a is the clean embedding in every run) */
+    for (size_t i = 0; i < f->n_alpha; i++) f->alpha[i] = f->g.real[i] ? 1.0f : 0.0f;
+    set_outgoing(f, 0, 0.75f);
+    CHECK(edge_forward(&f->r, &f->m, f->clean, B, T, f->alpha, f->corrupt_outputs) == 0);
+    memcpy(logits, f->r.logits, f->n_logits * sizeof(float));
+    memcpy(midpoint, f->corrupt_outputs, f->n_out * sizeof(float));
+    for (size_t i = 0; i < (size_t)N * d; i++) midpoint[i] = 0.75f * f->corrupt_outputs[i] + 0.25f * f->clean_outputs[i];
+    set_outgoing(f, 0, 1.0f);
+    CHECK(edge_forward(&f->r, &f->m, f->clean, B, T, f->alpha, midpoint) == 0);
+    CHECK_CLOSE(f->r.logits, logits, f->n_logits, 1e-4, 1e-5);
+    CHECK(max_diff(logits, f->corrupt_logits, f->n_logits) > 1e-4);
     free(midpoint);
     free(logits);
 }
