@@ -57,8 +57,7 @@ static int metric_forward_backward(struct llama_model *m, const struct pair_batc
         if (metric) metric_rows(m, pb, metric);
         vec_zero(dlogits, (size_t)pb->B * pb->T * V);
         metric_dlogits(pb, V, dlogits);
-        model_zero_grad(m);
-        rc = model_backward(m, dlogits);
+        rc = model_backward_hooks(m, dlogits);
     }
     model_hooks_clear(m);
     return rc;
@@ -210,7 +209,6 @@ int eap_edges_batch(struct llama_model *m, const struct pair_batch *pb, int ig_s
     size_t N = (size_t)B * T, Nd = N * m->config.d_model;
     struct edge_work w;
     if ((rc = edge_work_alloc(&w, m, g, B, T))) return rc;
-    rc = model_enable_grads(m);
     model_hooks_clear(m);
 
     /* corrupt run: delta = a(x'), and its embedding for the IG endpoints */
@@ -271,7 +269,6 @@ int atp_nodes_ig_batch(struct llama_model *m, const struct pair_batch *pb, int i
     double *m_clean = xcalloc((size_t)B, sizeof(double)), *m_corrupt = xcalloc((size_t)B, sizeof(double));
     if (!delta || !grad || !corrupt_embed || !delta_embed || !patch || !dlogits || !pair || !m_clean || !m_corrupt)
         rc = CIRCD_ENOMEM;
-    if (!rc) rc = model_enable_grads(m);
     model_hooks_clear(m);
     for (int run = 0; run < 2 && !rc; run++) { /* run 0: corrupt (delta = value), run 1: clean (delta -= value) */
         rc = model_forward(m, run ? pb->clean : pb->corrupt, NULL, B, T);

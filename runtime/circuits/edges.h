@@ -25,7 +25,7 @@
  * layer gradient hooks (dz, dpattern, dgate, dup) and B * n_up * n_down doubles of per-pair scores.
  *
  * Ownership: edge_scores borrows its graph (which must outlive it) and owns its sums. The batch functions allocate
- * their scratch once per call, need model_enable_grads, and leave the model's hooks cleared. */
+ * their scratch once per call, need no parameter gradients (hook-only backward), and leave the model's hooks cleared. */
 #ifndef CIRCD_CIRCUITS_EDGES_H
 #define CIRCD_CIRCUITS_EDGES_H
 
