@@ -4,9 +4,7 @@
 #include "data/tokenizer_hf.h"
 #include "data/tokenizer_hf_internal.h"
 
-#include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,270 +13,6 @@
 
 #define METASPACE "\xE2\x96\x81"
 #define PATH_MAX_LEN 160
-
-struct loader {
-    const char *name; /* the file, for messages */
-    struct hf_state *s;
-    int byte_level_pre_tokenizer, metaspace_pre_tokenizer;
-    int decoder_seen;
-};
-
-static int fail(const struct loader *L, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(const struct loader *L, const char *path, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return err_set(CIRCD_EINPUT, "%s: %s: %s", L->name, path, msg);
-}
-
-static const char *json_kind(const json_t *v)
-{
-    if (!v) return "nothing";
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "an unknown value";
-}
-
-/* obj[key] as a string into *out (NULL when absent or null and not required). */
-static int get_string(const struct loader *L, const json_t *obj, const char *key, const char *path, int required,
-                      const char **out)
-{
-    json_t *v = json_object_get(obj, key);
-    *out = NULL;
-    if (!v || json_is_null(v)) return required ? fail(L, path, "missing, expected a string") : 0;
-    if (!json_is_string(v)) return fail(L, path, "found %s, expected a string", json_kind(v));
-    *out = json_string_value(v);
-    return 0;
-}
-
-static int get_bool(const struct loader *L, const json_t *obj, const char *key, const char *path, int fallback,
-                    int *out)
-{
-    json_t *v = json_object_get(obj, key);
-    *out = fallback;
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_boolean(v)) return fail(L, path, "found %s, expected true or false", json_kind(v));
-    *out = json_is_true(v);
-    return 0;
-}
-
-/* The "type" of a component object at path (e.g. "pre_tokenizer"). */
-static int get_type(const struct loader *L, const json_t *obj, const char *path, const char **type)
-{
-    char p[PATH_MAX_LEN];
-    if (!json_is_object(obj)) return fail(L, path, "found %s, expected an object", json_kind(obj));
-    snprintf(p, sizeof p, "%s.type", path);
-    return get_string(L, obj, "type", p, 1, type);
-}
-
-/* obj[key] must be exactly the string want. */
-static int expect_string(const struct loader *L, const json_t *obj, const char *key, const char *path,
-                         const char *want)
-{
-    char p[PATH_MAX_LEN];
-    const char *got;
-    snprintf(p, sizeof p, "%s.%s", path, key);
-    int rc = get_string(L, obj, key, p, 1, &got);
-    if (rc) return rc;
-    if (strcmp(got, want)) return fail(L, p, "found \"%.60s\", expected \"%s\"", got, want);
-    return 0;
-}
-
-/* A Replace {"pattern": {"String": from}, "content": to}. */
-static int expect_replace(const struct loader *L, const json_t *obj, const char *path, const char *from,
-                          const char *to)
-{
-    char p[PATH_MAX_LEN];
-    snprintf(p, sizeof p, "%s.pattern", path);
-    json_t *pattern = json_object_get(obj, "pattern");
-    if (!json_is_object(pattern)) return fail(L, p, "found %s, expected {\"String\": \"%s\"}", json_kind(pattern), from);
-    int rc = expect_string(L, pattern, "String", p, from);
-    return rc ? rc : expect_string(L, obj, "content", path, to);
-}
-
-static int add_split(const struct loader *L, const char *path, enum hf_split step)
-{
-    if (L->s->n_splits == HF_MAX_SPLITS) return fail(L, path, "more than %d pre-tokenizer steps", HF_MAX_SPLITS);
-    L->s->splits[L->s->n_splits++] = step;
-    return 0;
-}
-
-static int load_normalizer(struct loader *L, const json_t *n, const char *path)
-{
-    const char *type;
-    char p[PATH_MAX_LEN];
-    int rc;
-    if (!n || json_is_null(n)) return 0;
-    if ((rc = get_type(L, n, path, &type))) return rc;
-    if (!strcmp(type, "Sequence")) {
-        json_t *list = json_object_get(n, "normalizers");
-        snprintf(p, sizeof p, "%s.normalizers", path);
-        if (!json_is_array(list)) return fail(L, p, "found %s, expected an array", json_kind(list));
-        for (size_t i = 0; i < json_array_size(list); i++) {
-            snprintf(p, sizeof p, "%s.normalizers[%zu]", path, i);
-            if ((rc = load_normalizer(L, json_array_get(list, i), p))) return rc;
-        }
-        return 0;
-    }
-    if (!strcmp(type, "Prepend")) {
-        L->s->prepend_always = 1;
-        return expect_string(L, n, "prepend", path, METASPACE);
-    }
-    if (!strcmp(type, "Replace")) {
-        L->s->replace_spaces = 1;
-        return expect_replace(L, n, path, " ", METASPACE);
-    }
-    snprintf(p, sizeof p, "%s.type", path);
-    return fail(L, p, "found \"%.60s\", expected \"Sequence\", \"Prepend\" or \"Replace\"", type);
-}
-
-/* Metaspace's prepend rule (prepend_scheme, or add_prefix_space in older files); *prepend = 0 or 1. */
-static int metaspace_prepend(const struct loader *L, const json_t *n, const char *path, int *prepend)
-{
-    char p[PATH_MAX_LEN];
-    const char *scheme;
-    snprintf(p, sizeof p, "%s.prepend_scheme", path);
-    int rc = get_string(L, n, "prepend_scheme", p, 0, &scheme);
-    if (rc) return rc;
-    if (!scheme) {
-        snprintf(p, sizeof p, "%s.add_prefix_space", path);
-        return get_bool(L, n, "add_prefix_space", p, 1, prepend);
-    }
-    if (strcmp(scheme, "always") && strcmp(scheme, "first") && strcmp(scheme, "never"))
-        return fail(L, p, "found \"%.60s\", expected \"always\", \"first\" or \"never\"", scheme);
-    *prepend = strcmp(scheme, "never") != 0; /* "first": the text is one section (added tokens are not split) */
-    return 0;
-}
-
-static int load_pre_tokenizer(struct loader *L, const json_t *n, const char *path)
-{
-    struct hf_state *s = L->s;
-    const char *type;
-    char p[PATH_MAX_LEN];
-    int rc, flag;
-    if (!n || json_is_null(n)) return 0;
-    if ((rc = get_type(L, n, path, &type))) return rc;
-    if (!strcmp(type, "Sequence")) {
-        json_t *list = json_object_get(n, "pretokenizers");
-        snprintf(p, sizeof p, "%s.pretokenizers", path);
-        if (!json_is_array(list)) return fail(L, p, "found %s, expected an array", json_kind(list));
-        for (size_t i = 0; i < json_array_size(list); i++) {
-            snprintf(p, sizeof p, "%s.pretokenizers[%zu]", path, i);
-            if ((rc = load_pre_tokenizer(L, json_array_get(list, i), p))) return rc;
-        }
-        return 0;
-    }
-    if (!strcmp(type, "Metaspace")) {
-        if ((rc = expect_string(L, n, "replacement", path, METASPACE))) return rc;
-        if ((rc = metaspace_prepend(L, n, path, &s->prepend_unless_space))) return rc;
-        snprintf(p, sizeof p, "%s.split", path);
-        if ((rc = get_bool(L, n, "split", p, 1, &flag))) return rc;
-        s->replace_spaces = 1;
-        L->metaspace_pre_tokenizer = 1;
-        return flag ? add_split(L, path, HF_SPLIT_METASPACE) : 0;
-    }
-    if (!strcmp(type, "ByteLevel")) {
-        snprintf(p, sizeof p, "%s.add_prefix_space", path);
-        if ((rc = get_bool(L, n, "add_prefix_space", p, 1, &flag))) return rc;
-        s->prepend_unless_space = flag;
-        L->byte_level_pre_tokenizer = 1;
-        snprintf(p, sizeof p, "%s.use_regex", path);
-        if ((rc = get_bool(L, n, "use_regex", p, 1, &flag))) return rc;
-        return flag ? add_split(L, path, HF_SPLIT_GPT2) : 0;
-    }
-    if (!strcmp(type, "Split")) {
-        if ((rc = expect_string(L, n, "behavior", path, "Isolated"))) return rc;
-        snprintf(p, sizeof p, "%s.invert", path);
-        if ((rc = get_bool(L, n, "invert", p, 0, &flag))) return rc;
-        if (flag) return fail(L, p, "true is not supported");
-        json_t *pattern = json_object_get(n, "pattern");
-        const char *regex;
-        snprintf(p, sizeof p, "%s.pattern", path);
-        if (!json_is_object(pattern)) return fail(L, p, "found %s, expected {\"Regex\": ...}", json_kind(pattern));
-        snprintf(p, sizeof p, "%s.pattern.Regex", path);
-        if ((rc = get_string(L, pattern, "Regex", p, 1, &regex))) return rc;
-        if (!strcmp(regex, hf_llama3_pattern)) return add_split(L, path, HF_SPLIT_LLAMA3);
-        if (!strcmp(regex, hf_gpt2_pattern)) return add_split(L, path, HF_SPLIT_GPT2);
-        return fail(L, p, "found \"%.80s\", only the Llama 3 and GPT-2 patterns are implemented", regex);
-    }
-    if (!strcmp(type, "Digits")) {
-        snprintf(p, sizeof p, "%s.individual_digits", path);
-        if ((rc = get_bool(L, n, "individual_digits", p, 0, &flag))) return rc;
-        return add_split(L, path, flag ? HF_SPLIT_DIGITS_INDIVIDUAL : HF_SPLIT_DIGITS);
-    }
-    snprintf(p, sizeof p, "%s.type", path);
-    return fail(L, p, "found \"%.60s\", expected \"Sequence\", \"Metaspace\", \"ByteLevel\", \"Split\" or \"Digits\"",
-                type);
-}
-
-static int load_decoder(struct loader *L, const json_t *n, const char *path)
-{
-    struct hf_state *s = L->s;
-    const char *type;
-    char p[PATH_MAX_LEN];
-    int rc, flag;
-    if (!n || json_is_null(n)) return 0;
-    L->decoder_seen = 1;
-    if ((rc = get_type(L, n, path, &type))) return rc;
-    snprintf(p, sizeof p, "%s.type", path);
-    if (!strcmp(type, "Sequence")) {
-        json_t *list = json_object_get(n, "decoders");
-        snprintf(p, sizeof p, "%s.decoders", path);
-        if (!json_is_array(list)) return fail(L, p, "found %s, expected an array", json_kind(list));
-        for (size_t i = 0; i < json_array_size(list); i++) {
-            snprintf(p, sizeof p, "%s.decoders[%zu]", path, i);
-            if ((rc = load_decoder(L, json_array_get(list, i), p))) return rc;
-        }
-        return 0;
-    }
-    if (!strcmp(type, "ByteLevel")) {
-        if (s->alphabet != HF_ALPHABET_BYTE_LEVEL) return fail(L, p, "ByteLevel, but the pre_tokenizer is not");
-        return 0;
-    }
-    if (s->alphabet == HF_ALPHABET_BYTE_LEVEL)
-        return fail(L, p, "found \"%.60s\", expected \"ByteLevel\" for a ByteLevel pre_tokenizer", type);
-    if (!strcmp(type, "Metaspace")) {
-        if ((rc = expect_string(L, n, "replacement", path, METASPACE))) return rc;
-        if ((rc = metaspace_prepend(L, n, path, &flag))) return rc;
-        s->decode_replace = 1;
-        s->strip_leading = flag;
-        return 0;
-    }
-    if (!strcmp(type, "Replace")) {
-        s->decode_replace = 1;
-        return expect_replace(L, n, path, METASPACE, " ");
-    }
-    if (!strcmp(type, "ByteFallback")) {
-        s->decode_bytes = 1;
-        return 0;
-    }
-    if (!strcmp(type, "Fuse")) return 0;
-    if (!strcmp(type, "Strip")) {
-        json_t *start = json_object_get(n, "start"), *stop = json_object_get(n, "stop");
-        if ((rc = expect_string(L, n, "content", path, " "))) return rc;
-        snprintf(p, sizeof p, "%s.start", path);
-        if (!json_is_integer(start) || json_integer_value(start) < 0 || json_integer_value(start) > 64)
-            return fail(L, p, "found %s, expected an integer in [0, 64]", json_kind(start));
-        snprintf(p, sizeof p, "%s.stop", path);
-        if (!json_is_integer(stop) || json_integer_value(stop) != 0)
-            return fail(L, p, "found %s, only 0 is supported", json_kind(stop));
-        s->strip_leading = (int)json_integer_value(start);
-        return 0;
-    }
-    return fail(L, p, "found \"%.60s\", expected \"Sequence\", \"ByteLevel\", \"Metaspace\", \"Replace\", "
-                "\"ByteFallback\", \"Fuse\" or \"Strip\"", type);
-}
 
 /* The id of the added token with this content, or -1. */
 static int32_t added_id(const json_t *added, const char *content)
@@ -325,7 +59,7 @@ static int32_t template_bos(const json_t *pp, const json_t *added, int n_ids)
 }
 
 /* First pass over model.vocab and added_tokens: types, and the largest id. */
-static int count_ids(const struct loader *L, const json_t *vocab, const json_t *added, int *n_ids)
+static int count_ids(const struct hf_loader *L, const json_t *vocab, const json_t *added, int *n_ids)
 {
     const char *key;
     json_t *value;
@@ -336,29 +70,29 @@ static int count_ids(const struct loader *L, const json_t *vocab, const json_t *
         json_int_t id = json_is_integer(value) ? json_integer_value(value) : -1;
         if (id < 0 || id >= INT32_MAX / 2) {
             snprintf(p, sizeof p, "model.vocab[\"%.40s\"]", key);
-            return fail(L, p, "found %s, expected an id in [0, %d)", json_is_integer(value) ? "an out-of-range integer"
-                        : json_kind(value), INT32_MAX / 2);
+            return hf_fail(L, p, "found %s, expected an id in [0, %d)", json_is_integer(value) ? "an out-of-range integer"
+                        : hf_json_kind(value), INT32_MAX / 2);
         }
         if (id > max_id) max_id = id;
         entries++;
     }
     if (added && !json_is_null(added) && !json_is_array(added))
-        return fail(L, "added_tokens", "found %s, expected an array", json_kind(added));
+        return hf_fail(L, "added_tokens", "found %s, expected an array", hf_json_kind(added));
     for (size_t i = 0; i < json_array_size(added); i++) {
         const json_t *a = json_array_get(added, i);
         const json_t *id = json_object_get(a, "id");
         snprintf(p, sizeof p, "added_tokens[%zu]", i);
-        if (!json_is_object(a)) return fail(L, p, "found %s, expected an object", json_kind(a));
+        if (!json_is_object(a)) return hf_fail(L, p, "found %s, expected an object", hf_json_kind(a));
         if (!json_is_string(json_object_get(a, "content")))
-            return fail(L, p, "content: found %s, expected a string", json_kind(json_object_get(a, "content")));
+            return hf_fail(L, p, "content: found %s, expected a string", hf_json_kind(json_object_get(a, "content")));
         if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) >= INT32_MAX / 2)
-            return fail(L, p, "id: found %s, expected an id in [0, %d)", json_kind(id), INT32_MAX / 2);
+            return hf_fail(L, p, "id: found %s, expected an id in [0, %d)", hf_json_kind(id), INT32_MAX / 2);
         if (json_integer_value(id) > max_id) max_id = json_integer_value(id);
         entries++;
     }
-    if (max_id < 0) return fail(L, "model.vocab", "is empty");
+    if (max_id < 0) return hf_fail(L, "model.vocab", "is empty");
     if ((size_t)max_id >= 2 * entries + 1024)
-        return fail(L, "model.vocab", "id %lld with only %zu tokens: ids must be (nearly) consecutive",
+        return hf_fail(L, "model.vocab", "id %lld with only %zu tokens: ids must be (nearly) consecutive",
                     (long long)max_id, entries);
     *n_ids = (int)max_id + 1;
     return 0;
@@ -441,13 +175,13 @@ static int build_texts(struct hf_state *s, const json_t *added)
     return rc;
 }
 
-static int load_merges(struct loader *L, const json_t *merges)
+static int load_merges(struct hf_loader *L, const json_t *merges)
 {
     struct hf_state *s = L->s;
     char p[PATH_MAX_LEN];
-    if (!json_is_array(merges)) return fail(L, "model.merges", "found %s, expected an array", json_kind(merges));
+    if (!json_is_array(merges)) return hf_fail(L, "model.merges", "found %s, expected an array", hf_json_kind(merges));
     size_t count = json_array_size(merges);
-    if (count >= INT32_MAX) return fail(L, "model.merges", "%zu merges, too many", count);
+    if (count >= INT32_MAX) return hf_fail(L, "model.merges", "%zu merges, too many", count);
     int rc = hf_merge_map_init(&s->merges, count);
     if (rc) return rc;
     char *joined = NULL;
@@ -460,7 +194,7 @@ static int load_merges(struct loader *L, const json_t *merges)
         if (json_is_string(m)) {
             const char *str = json_string_value(m), *space = strchr(str, ' ');
             if (!space || strchr(space + 1, ' ') || strlen(str) != json_string_length(m)) {
-                rc = fail(L, p, "\"%.60s\" is not two tokens separated by one space", str);
+                rc = hf_fail(L, p, "\"%.60s\" is not two tokens separated by one space", str);
                 break;
             }
             a = str;
@@ -474,12 +208,12 @@ static int load_merges(struct loader *L, const json_t *merges)
             b = json_string_value(json_array_get(m, 1));
             blen = json_string_length(json_array_get(m, 1));
         } else {
-            rc = fail(L, p, "found %s, expected \"a b\" or [\"a\", \"b\"]", json_kind(m));
+            rc = hf_fail(L, p, "found %s, expected \"a b\" or [\"a\", \"b\"]", hf_json_kind(m));
             break;
         }
         int32_t left = hf_vocab_find(s, a, alen), right = hf_vocab_find(s, b, blen);
         if (left < 0 || right < 0) {
-            rc = fail(L, p, "\"%.*s\" is not in model.vocab", (int)(left < 0 ? alen : blen), left < 0 ? a : b);
+            rc = hf_fail(L, p, "\"%.*s\" is not in model.vocab", (int)(left < 0 ? alen : blen), left < 0 ? a : b);
             break;
         }
         if (alen + blen > joined_cap) {
@@ -494,7 +228,7 @@ static int load_merges(struct loader *L, const json_t *merges)
         memcpy(joined + alen, b, blen);
         int32_t merged = hf_vocab_find(s, joined, alen + blen);
         if (merged < 0) {
-            rc = fail(L, p, "the merged token \"%.*s\" is not in model.vocab", (int)(alen + blen), joined);
+            rc = hf_fail(L, p, "the merged token \"%.*s\" is not in model.vocab", (int)(alen + blen), joined);
             break;
         }
         hf_merge_map_put(&s->merges, left, right, (int32_t)i, merged);
@@ -504,7 +238,7 @@ static int load_merges(struct loader *L, const json_t *merges)
 }
 
 /* model: its type and options, the vocabulary strings (after count_ids allocated the ids). */
-static int load_model_vocab(struct loader *L, const json_t *model)
+static int load_model_vocab(struct hf_loader *L, const json_t *model)
 {
     struct hf_state *s = L->s;
     const char *key, *type, *unk, *text;
@@ -515,54 +249,54 @@ static int load_model_vocab(struct loader *L, const json_t *model)
         int32_t id = (int32_t)json_integer_value(value);
         if (s->model_len[id] >= 0) {
             snprintf(p, sizeof p, "model.vocab[\"%.40s\"]", key);
-            return fail(L, p, "id %d is also \"%.40s\"", (int)id, hf_model_string(s, id));
+            return hf_fail(L, p, "id %d is also \"%.40s\"", (int)id, hf_model_string(s, id));
         }
         s->model_len[id] = (int32_t)strlen(key);
         if ((rc = hf_arena_add(&s->model, key, strlen(key), &s->model_off[id]))) return rc;
     }
     if ((rc = hf_vocab_map_build(s))) return rc;
-    if ((rc = get_string(L, model, "type", "model.type", 0, &type))) return rc;
-    if (type && strcmp(type, "BPE")) return fail(L, "model.type", "found \"%.60s\", expected \"BPE\"", type);
-    if ((rc = get_string(L, model, "unk_token", "model.unk_token", 0, &unk))) return rc;
+    if ((rc = hf_get_string(L, model, "type", "model.type", 0, &type))) return rc;
+    if (type && strcmp(type, "BPE")) return hf_fail(L, "model.type", "found \"%.60s\", expected \"BPE\"", type);
+    if ((rc = hf_get_string(L, model, "unk_token", "model.unk_token", 0, &unk))) return rc;
     s->unk_id = unk ? hf_vocab_find(s, unk, strlen(unk)) : -1;
-    if (unk && s->unk_id < 0) return fail(L, "model.unk_token", "\"%.60s\" is not in model.vocab", unk);
-    if ((rc = get_bool(L, model, "byte_fallback", "model.byte_fallback", 0, &s->byte_fallback))) return rc;
-    if ((rc = get_bool(L, model, "fuse_unk", "model.fuse_unk", 0, &s->fuse_unk))) return rc;
-    if ((rc = get_bool(L, model, "ignore_merges", "model.ignore_merges", 0, &s->ignore_merges))) return rc;
+    if (unk && s->unk_id < 0) return hf_fail(L, "model.unk_token", "\"%.60s\" is not in model.vocab", unk);
+    if ((rc = hf_get_bool(L, model, "byte_fallback", "model.byte_fallback", 0, &s->byte_fallback))) return rc;
+    if ((rc = hf_get_bool(L, model, "fuse_unk", "model.fuse_unk", 0, &s->fuse_unk))) return rc;
+    if ((rc = hf_get_bool(L, model, "ignore_merges", "model.ignore_merges", 0, &s->ignore_merges))) return rc;
     const char *affixes[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (int i = 0; i < 2; i++) {
         snprintf(p, sizeof p, "model.%s", affixes[i]);
-        if ((rc = get_string(L, model, affixes[i], p, 0, &text))) return rc;
-        if (text && text[0]) return fail(L, p, "found \"%.40s\", only null is supported", text);
+        if ((rc = hf_get_string(L, model, affixes[i], p, 0, &text))) return rc;
+        if (text && text[0]) return hf_fail(L, p, "found \"%.40s\", only null is supported", text);
     }
     json_t *dropout = json_object_get(model, "dropout");
     if (dropout && !json_is_null(dropout) && !(json_is_number(dropout) && json_number_value(dropout) == 0.0))
-        return fail(L, "model.dropout", "found %s, only null is supported", json_kind(dropout));
+        return hf_fail(L, "model.dropout", "found %s, only null is supported", hf_json_kind(dropout));
     return 0;
 }
 
-static int load_root(struct loader *L, const json_t *root)
+static int load_root(struct hf_loader *L, const json_t *root)
 {
     struct hf_state *s = L->s;
     int rc;
-    if (!json_is_object(root)) return fail(L, "(top level)", "found %s, expected an object", json_kind(root));
+    if (!json_is_object(root)) return hf_fail(L, "(top level)", "found %s, expected an object", hf_json_kind(root));
     const json_t *model = json_object_get(root, "model"), *added = json_object_get(root, "added_tokens");
-    if (!json_is_object(model)) return fail(L, "model", "found %s, expected an object", json_kind(model));
+    if (!json_is_object(model)) return hf_fail(L, "model", "found %s, expected an object", hf_json_kind(model));
     const char *type = json_string_value(json_object_get(model, "type"));
-    if (type && strcmp(type, "BPE")) return fail(L, "model.type", "found \"%.60s\", expected \"BPE\"", type);
+    if (type && strcmp(type, "BPE")) return hf_fail(L, "model.type", "found \"%.60s\", expected \"BPE\"", type);
     const json_t *vocab = json_object_get(model, "vocab");
-    if (!json_is_object(vocab)) return fail(L, "model.vocab", "found %s, expected an object", json_kind(vocab));
+    if (!json_is_object(vocab)) return hf_fail(L, "model.vocab", "found %s, expected an object", hf_json_kind(vocab));
     int n_ids = 0;
     if ((rc = count_ids(L, vocab, added, &n_ids)) || (rc = alloc_ids(s, n_ids))) return rc;
     if ((rc = load_model_vocab(L, model))) return rc;
 
-    if ((rc = load_normalizer(L, json_object_get(root, "normalizer"), "normalizer"))) return rc;
-    if ((rc = load_pre_tokenizer(L, json_object_get(root, "pre_tokenizer"), "pre_tokenizer"))) return rc;
+    if ((rc = hf_load_normalizer(L, json_object_get(root, "normalizer"), "normalizer"))) return rc;
+    if ((rc = hf_load_pre_tokenizer(L, json_object_get(root, "pre_tokenizer"), "pre_tokenizer"))) return rc;
     if (L->byte_level_pre_tokenizer && (L->metaspace_pre_tokenizer || s->replace_spaces || s->prepend_always))
-        return fail(L, "pre_tokenizer", "ByteLevel together with a Metaspace pre_tokenizer or a Prepend / Replace "
+        return hf_fail(L, "pre_tokenizer", "ByteLevel together with a Metaspace pre_tokenizer or a Prepend / Replace "
                     "normalizer is not supported");
     s->alphabet = L->byte_level_pre_tokenizer ? HF_ALPHABET_BYTE_LEVEL : HF_ALPHABET_METASPACE;
-    if ((rc = load_decoder(L, json_object_get(root, "decoder"), "decoder"))) return rc;
+    if ((rc = hf_load_decoder(L, json_object_get(root, "decoder"), "decoder"))) return rc;
     if (!L->decoder_seen && s->alphabet == HF_ALPHABET_METASPACE) { /* no decoder: undo what encode did */
         s->decode_replace = s->replace_spaces;
         s->decode_bytes = s->byte_fallback;
@@ -580,7 +314,7 @@ static int load_root(struct loader *L, const json_t *root)
         }
         s->byte_token[b] = hf_vocab_find(s, key, (size_t)len);
         if (s->byte_token[b] < 0 && s->alphabet == HF_ALPHABET_BYTE_LEVEL)
-            return fail(L, "model.vocab", "no token \"%.*s\" for byte 0x%02X, which a ByteLevel tokenizer needs",
+            return hf_fail(L, "model.vocab", "no token \"%.*s\" for byte 0x%02X, which a ByteLevel tokenizer needs",
                         len, key, b);
     }
     if ((rc = load_merges(L, json_object_get(model, "merges")))) return rc;
@@ -602,56 +336,42 @@ static void set_special_ids(struct tokenizer *t, const json_t *root)
     t->sep_id = -1;
 }
 
+/* Builds t from a parsed file; root stays the caller's. */
+static int load_json(struct tokenizer *t, const json_t *root, const char *name)
+{
+    struct hf_state *s = xcalloc(1, sizeof *s);
+    if (!s) return CIRCD_ENOMEM;
+    struct hf_loader L = {.name = name, .s = s};
+    int rc = load_root(&L, root);
+    if (rc) {
+        hf_state_free(s);
+        return rc;
+    }
+    hf_tokenizer_init(t, s);
+    set_special_ids(t, root);
+    return 0;
+}
+
 int tokenizer_hf_load_buffer(struct tokenizer *t, const char *json, size_t len, const char *name)
 {
     memset(t, 0, sizeof *t);
     json_error_t error;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &error);
     if (!root) return err_set(CIRCD_EINPUT, "%s:%d:%d: %s", name, error.line, error.column, error.text);
-    struct hf_state *s = xcalloc(1, sizeof *s);
-    if (!s) {
-        json_decref(root);
-        return CIRCD_ENOMEM;
-    }
-    struct loader L = {.name = name, .s = s};
-    int rc = load_root(&L, root);
-    if (rc) {
-        hf_state_free(s);
-        json_decref(root);
-        return rc;
-    }
-    hf_tokenizer_init(t, s);
-    set_special_ids(t, root);
+    int rc = load_json(t, root, name);
     json_decref(root);
-    return 0;
+    return rc;
 }
 
 int tokenizer_hf_load(struct tokenizer *t, const char *path)
 {
     memset(t, 0, sizeof *t);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return err_set(CIRCD_EIO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int rc = 0;
-    for (;;) {
-        if (len == cap) {
-            size_t bigger = cap ? 2 * cap : 1 << 20;
-            char *grown = realloc(buf, bigger);
-            if (!grown) {
-                rc = err_set(CIRCD_ENOMEM, "%s: out of memory reading %zu bytes", path, bigger);
-                break;
-            }
-            buf = grown;
-            cap = bigger;
-        }
-        size_t got = fread(buf + len, 1, cap - len, fp);
-        len += got;
-        if (got == 0) break;
-    }
-    if (!rc && ferror(fp)) rc = err_set(CIRCD_EIO, "%s: read failed", path);
-    fclose(fp);
-    if (!rc) rc = tokenizer_hf_load_buffer(t, buf, len, path);
-    free(buf);
+    json_error_t error;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &error);
+    if (!root && json_error_code(&error) == json_error_cannot_open_file)
+        return err_set(CIRCD_EIO, "%s: %s", path, error.text);
+    if (!root) return err_set(CIRCD_EINPUT, "%s:%d:%d: %s", path, error.line, error.column, error.text);
+    int rc = load_json(t, root, path);
+    json_decref(root);
     return rc;
 }

@@ -77,6 +77,27 @@ struct hf_state {
     int strip_leading;   /* the decoded text loses up to this many leading spaces (Strip decoder, Metaspace) */
 };
 
+/* tokenizer_hf_pipeline.c: reading tokenizer.json's sections. */
+struct json_t;
+struct hf_loader {
+    const char *name; /* the file, for messages */
+    struct hf_state *s;
+    int byte_level_pre_tokenizer, metaspace_pre_tokenizer;
+    int decoder_seen;
+};
+/* CIRCD_EINPUT "name: path: message". */
+int hf_fail(const struct hf_loader *L, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const char *hf_json_kind(const struct json_t *v); /* "an object", "a string", ... for messages */
+/* obj[key] as a string (*out NULL when absent or null and not required) / as a boolean (fallback when absent). */
+int hf_get_string(const struct hf_loader *L, const struct json_t *obj, const char *key, const char *path,
+                  int required, const char **out);
+int hf_get_bool(const struct hf_loader *L, const struct json_t *obj, const char *key, const char *path,
+                int fallback, int *out);
+int hf_load_normalizer(struct hf_loader *L, const struct json_t *n, const char *path);
+int hf_load_pre_tokenizer(struct hf_loader *L, const struct json_t *n, const char *path);
+/* After the pre-tokenizer (it checks the decoder against the alphabet). */
+int hf_load_decoder(struct hf_loader *L, const struct json_t *n, const char *path);
+
 /* tokenizer_hf_codec.c: fills t's fields and functions around s (which t then owns). */
 void hf_tokenizer_init(struct tokenizer *t, struct hf_state *s);
 void hf_state_free(struct hf_state *s);
