@@ -7,14 +7,19 @@
 #include <string.h>
 
 #include "circuits/atp_star.h"
+#include "circuits/circuit_json.h"
+#include "circuits/edges.h"
 #include "circuits/nodes.h"
 #include "util/error.h"
 
-static int over_batches(struct llama_model *m, const struct pair_set *set, int exact, struct node_scores *s)
+/* exact: exact patching; else AtP, integrated over ig_steps when > 0. */
+static int over_batches(struct llama_model *m, const struct pair_set *set, int exact, int ig_steps,
+                        struct node_scores *s)
 {
     int rc = CIRCD_OK;
     for (int b = 0; b < set->n_batches && !rc; b++)
-        rc = exact ? exact_patch_nodes_batch(m, &set->batches[b], s) : atp_nodes_batch(m, &set->batches[b], s);
+        rc = exact ? exact_patch_nodes_batch(m, &set->batches[b], s)
+                   : atp_nodes_ig_batch(m, &set->batches[b], ig_steps, s);
     return rc;
 }
 
@@ -69,8 +74,8 @@ static int run_exact(struct llama_model *m, const struct pair_set *sample, struc
     int rc = node_scores_init(&atp, &m->config);
     if (rc) return rc;
     if ((rc = node_scores_init(&exact, &m->config))) { node_scores_free(&atp); return rc; }
-    rc = over_batches(m, sample, 0, &atp);
-    if (!rc) rc = over_batches(m, sample, 1, &exact);
+    rc = over_batches(m, sample, 0, 0, &atp);
+    if (!rc) rc = over_batches(m, sample, 1, 0, &exact);
     snprintf(path, sizeof path, "/atp/%s/exact", name);
     if (!rc) rc = write_node_scores(r, path, &exact);
     if (!rc) {
@@ -156,6 +161,111 @@ static int run_atp_star(struct llama_model *m, const struct pair_set *sample, co
     return rc;
 }
 
+/* Names of the graph's upstream (or downstream) places, newline-separated, malloc'd. */
+static char *graph_names(const struct circuit_graph *g, int downstream)
+{
+    int n = downstream ? g->n_down : g->n_up;
+    size_t cap = (size_t)n * 24 + 1, len = 0;
+    char *names = xmalloc(cap);
+    if (!names) return NULL;
+    names[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        char name[24];
+        if (downstream) graph_down_name(g, i, name, sizeof name);
+        else graph_up_name(g, i, name, sizeof name);
+        len += (size_t)snprintf(names + len, cap - len, "%s\n", name);
+    }
+    return names;
+}
+
+/* HDF5 keeps attributes compact below 64 KiB; bigger name lists are left out (the indices are documented). */
+static int set_names_attr(struct results_file *r, const char *path, const char *key, char *names)
+{
+    int rc = !names ? CIRCD_ENOMEM : strlen(names) < 60000 ? results_set_attr_str(r, path, key, names) : CIRCD_OK;
+    free(names);
+    return rc;
+}
+
+static int write_edge_scores(struct results_file *r, const char *path, const struct edge_scores *s)
+{
+    const struct circuit_graph *g = s->g;
+    size_t n = (size_t)g->n_up * g->n_down;
+    float *rows = xmalloc(n * 2 * sizeof *rows);
+    if (!rows) return CIRCD_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        rows[2 * i] = g->real[i] ? (float)(s->signed_sum[i] / (double)s->pairs) : NAN;
+        rows[2 * i + 1] = g->real[i] ? (float)(s->abs_sum[i] / (double)s->pairs) : NAN;
+    }
+    uint64_t dims[3] = {(uint64_t)g->n_up, (uint64_t)g->n_down, 2};
+    int rc = results_write_f32(r, path, 3, dims, rows);
+    free(rows);
+    if (!rc) rc = set_names_attr(r, path, "upstream", graph_names(g, 0));
+    if (!rc) rc = set_names_attr(r, path, "downstream", graph_names(g, 1));
+    if (!rc) rc = results_set_attr_str(r, path, "columns", "mean signed score, mean |score| (NaN: not an edge); "
+                                       "upstream u = 0 input, 1 + l(H+1) + h head, 1 + l(H+1) + H MLP; downstream "
+                                       "l(3H+1) + jH + h q/k/v input j of head h, l(3H+1) + 3H MLP, L(3H+1) logits");
+    if (!rc) rc = write_metric_attrs(r, path, s->metric_clean_sum, s->metric_corrupt_sum, s->pairs);
+    return rc;
+}
+
+/* Mean signed scores as MIB's circuit JSON, everything in the graph. */
+static int write_mib_json(const char *path, const struct llama_config *cfg, const struct node_scores *nodes,
+                          const struct edge_scores *edges)
+{
+    struct circuit_graph g;
+    struct circuit c;
+    int rc = graph_init(&g, cfg);
+    if (rc) return rc;
+    if ((rc = circuit_alloc(&c, &g))) { graph_free(&g); return rc; }
+    circuit_set_full(&c);
+    size_t n = (size_t)g.n_up * g.n_down;
+    double *scores = xcalloc(edges ? n : (size_t)g.n_up, sizeof *scores);
+    if (!scores) rc = CIRCD_ENOMEM;
+    if (!rc && edges) {
+        for (size_t i = 0; i < n; i++) scores[i] = edges->signed_sum[i] / (double)edges->pairs;
+        rc = circuit_json_write(path, &c, cfg->d_model, scores, NULL);
+    } else if (!rc) {
+        scores[0] = NAN; /* the input node is not scored: MIB keeps it */
+        for (int i = 0; i < nodes->n_nodes; i++)
+            scores[graph_up_from_node(&g, i)] = nodes->signed_sum[i] / (double)nodes->pairs;
+        rc = circuit_json_write(path, &c, cfg->d_model, NULL, scores);
+    }
+    free(scores);
+    circuit_free(&c);
+    graph_free(&g);
+    return rc;
+}
+
+/* Edge-level scores over the AtP set, written and (optionally) exported. */
+static int run_edges(struct llama_model *m, const struct pair_set *pairs, const struct discovery_options *o,
+                     struct results_file *r, const char *name, int rank, const char *prefix)
+{
+    struct circuit_graph g;
+    struct edge_scores s;
+    char path[256];
+    int rc = graph_init(&g, &m->config);
+    if (rc) return rc;
+    if ((rc = edge_scores_init(&s, &g))) { graph_free(&g); return rc; }
+    for (int b = 0; b < pairs->n_batches && !rc; b++) rc = eap_edges_batch(m, &pairs->batches[b], o->ig_steps, &s);
+    snprintf(path, sizeof path, "/atp/%s/edges", name);
+    if (!rc) rc = write_edge_scores(r, path, &s);
+    if (!rc && rank == 0) {
+        size_t top = 0;
+        double best = -1;
+        for (size_t i = 0; i < (size_t)g.n_up * g.n_down; i++)
+            if (g.real[i] && fabs(s.signed_sum[i]) > best) { best = fabs(s.signed_sum[i]); top = i; }
+        char edge[64];
+        fprintf(stderr, "%s %s over %lld pairs: %zu edges; strongest %s (%.4f)\n", prefix,
+                o->ig_steps ? "EAP-IG" : "EAP", (long long)s.pairs, g.n_edges,
+                graph_edge_name(&g, (int)(top / (size_t)g.n_down), (int)(top % (size_t)g.n_down), edge, sizeof edge),
+                s.signed_sum[top] / (double)s.pairs);
+    }
+    if (!rc && o->mib_json && rank == 0) rc = write_mib_json(o->mib_json, &m->config, NULL, &s);
+    edge_scores_free(&s);
+    graph_free(&g);
+    return rc;
+}
+
 int discovery_run(struct llama_model *m, const struct pair_set *pairs, const struct pair_set *sample,
                   const struct discovery_options *o, struct results_file *r, const char *name, int rank,
                   const char *prefix)
@@ -168,14 +278,18 @@ int discovery_run(struct llama_model *m, const struct pair_set *pairs, const str
                        "they need exact patching samples > 0");
     int rc = node_scores_init(&nodes, &m->config);
     if (rc) return rc;
-    rc = over_batches(m, pairs, 0, &nodes);
+    rc = over_batches(m, pairs, 0, o->ig_steps, &nodes);
     snprintf(path, sizeof path, "/atp/%s/nodes", name);
     if (!rc) rc = write_node_scores(r, path, &nodes);
+    if (!rc) rc = results_set_attr_i64(r, path, "ig_steps", o->ig_steps);
+    if (!rc && o->mib_json && o->level == GRAPH_LEVEL_NODE && rank == 0)
+        rc = write_mib_json(o->mib_json, &m->config, &nodes, NULL);
     if (!rc && rank == 0)
-        fprintf(stderr, "%s node AtP over %lld pairs, %d nodes (M clean %.3f, corrupt %.3f)\n", prefix,
-                (long long)nodes.pairs, nodes.n_nodes, nodes.metric_clean_sum / (double)nodes.pairs,
+        fprintf(stderr, "%s node AtP%s over %lld pairs, %d nodes (M clean %.3f, corrupt %.3f)\n", prefix,
+                o->ig_steps ? "-IG" : "", (long long)nodes.pairs, nodes.n_nodes, nodes.metric_clean_sum / (double)nodes.pairs,
                 nodes.metric_corrupt_sum / (double)nodes.pairs);
     node_scores_free(&nodes);
+    if (!rc && o->level == GRAPH_LEVEL_EDGE) rc = run_edges(m, pairs, o, r, name, rank, prefix);
     if (!rc && sample && sample->pairs && o->exact_samples) {
         rc = run_exact(m, sample, r, name, rank, prefix);
         if (!rc && (o->qk_fix || o->grad_drop)) rc = run_atp_star(m, sample, o, r, name, rank, prefix);

@@ -2,7 +2,7 @@
  * behind both the `atp-<role>` stages of an experiment and the standalone `circd atp` command.
  *
  * Writes under /atp/<name>/ :
- *   nodes       [n_nodes, 2] node AtP (or node EAP-IG): mean signed score, mean |score| per pair; attribute
+ *   nodes       [n_nodes, 2] node AtP (or node AtP-IG): mean signed score, mean |score| per pair; attribute
  *               "nodes" = TransformerLens names (blocks.l.attn.hook_z[h] ..., blocks.l.hook_mlp_out)
  *   edges       (edge level) [n_up, n_down, 2] the same per edge of the MIB graph (circuits/graph.h; NaN where no
  *               edge exists); attributes "upstream" / "downstream" = MIB names
@@ -22,6 +22,8 @@ struct discovery_options {
     int ig_steps;          /* 0 = plain AtP / EAP; m >= 1 = integrated gradients over m steps */
     int qk_fix, grad_drop; /* AtP* variants, compared with exact patching on the exact sample */
     size_t exact_samples;  /* pairs for exact patching (0 = none) */
+    const char *mib_json;  /* when set (rank 0 writes it): the scores of the level as MIB's circuit JSON, every
+                              component in the graph (MIB applies its own top-n to a score file) */
 };
 
 /* `pairs` is the AtP set and `sample` the first exact_samples pairs of it (both built by the caller). Prints one

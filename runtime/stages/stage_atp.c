@@ -25,7 +25,7 @@ int stage_atp(struct experiment *x, enum model_role role)
     if (rc) return rc;
     const struct spec_atp *a = &x->spec->atp;
     struct discovery_options o = {a->level == SPEC_ATP_EDGE ? GRAPH_LEVEL_EDGE : GRAPH_LEVEL_NODE, a->ig_steps,
-                                  a->qk_fix, a->grad_drop, (size_t)a->exact_patching_samples};
+                                  a->qk_fix, a->grad_drop, (size_t)a->exact_patching_samples, NULL};
     struct pair_set pairs, sample;
     memset(&sample, 0, sizeof sample);
     enum arith_cf_kind kind = experiment_atp_kind(x);
