@@ -145,12 +145,13 @@ int main(void)
     struct results_file r;
     CHECK(results_open_readonly(&r, path, MPI_COMM_WORLD) == 0);
     const char *stages[] = {"data", "train-teacher", "eval-teacher", "train-student-base", "eval-student-base",
-                            "atp-teacher", "atp-student-base"};
+                            "atp-teacher", "atp-student-base", "circuit-teacher", "circuit-student-base"};
     for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++) {
         char status[32];
         CHECK(results_stage_status(&r, stages[i], status, sizeof status) == 0 && strcmp(status, "done") == 0);
     }
     double v = -1;
+    size_t n_circuit;
     CHECK(results_get_attr_f64(&r, "/runs/teacher/0/metrics", "id_accuracy", &v) == 0 && v >= 0 && v <= 1);
     CHECK(results_get_attr_f64(&r, "/runs/base/0/metrics", "ood_examples", &v) == 0 && v == 32);
     CHECK(results_get_attr_f64(&r, "/runs/teacher/train", "steps", &v) == 0 && v == 20);
@@ -165,6 +166,25 @@ int main(void)
     CHECK(ndim == 2 && dims[0] == 2 * 4 + 2 && dims[1] == 2); /* smoke teacher: 2 layers x 4 heads + 2 MLPs */
     for (int i = 0; i < 10; i++) CHECK(scores[2 * i + 1] >= fabsf(scores[2 * i]) - 1e-6f);
     CHECK(results_get_attr_f64(&r, "/atp/teacher/exact", "spearman_with_atp", &v) == 0 && v >= -1 && v <= 1);
+    /* Edge level (smoke.yaml): the MIB graph of 2 layers x 4 heads: 1 + 2 * 5 upstream, 2 * 13 + 1 downstream. */
+    static float edges[11 * 27 * 2];
+    CHECK(results_read_f32(&r, "/atp/teacher/edges", edges, 11 * 27 * 2, &ndim, dims) == 0);
+    CHECK(ndim == 3 && dims[0] == 11 && dims[1] == 27 && dims[2] == 2);
+    /* a0.h0 -> a0.h0<q> is no edge (NaN); input -> a0.h1<q> and input -> logits are. */
+    CHECK(isnan(edges[2 * (1 * 27 + 0)]) && !isnan(edges[2 * 1]) && !isnan(edges[2 * 26]));
+    CHECK(results_get_attr_f64(&r, "/atp/teacher/atp_star", "qk_fix_spearman", &v) == 0 && (isnan(v) || fabs(v) <= 1));
+    /* Circuits: the full circuit (100 %) has f = 1, CPR and CMD in range, the NFS circuit stored. */
+    float curve[10 * 7];
+    CHECK(results_read_f32(&r, "/circuits/teacher/curve_abs", curve, 70, &ndim, dims) == 0);
+    CHECK(ndim == 2 && dims[0] == 10 && dims[1] == 7 && curve[9 * 7] == 100);
+    CHECK(fabsf(curve[9 * 7 + 6] - 1) < 1e-4f && curve[9 * 7 + 4] == 1);
+    CHECK(results_get_attr_f64(&r, "/circuits/teacher", "cpr", &v) == 0 && isfinite(v));
+    CHECK(results_get_attr_f64(&r, "/circuits/base", "cmd", &v) == 0 && isfinite(v) && v >= 0);
+    CHECK(results_exists(&r, "/circuits/teacher/nfs_edges") && results_exists(&r, "/circuits/teacher/nfs_nodes"));
+    snprintf(path, sizeof path, "%s/circuits/teacher.json", out_dir);
+    char *circuit = slurp(path, &n_circuit);
+    CHECK(circuit && strstr(circuit, "\"edges\":{\"input->a0.h0<q>\""));
+    free(circuit);
     CHECK(results_exists(&r, "/data/id_test/problems") && results_exists(&r, "/data/ood_test/problems"));
     size_t n;
     char *yaml = slurp(testing_source_path("experiments/smoke.yaml"), &n), stored[16384];

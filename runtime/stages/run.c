@@ -23,6 +23,8 @@ static const struct stage stages[] = {
     {"eval-student-base", stage_eval, ROLE_STUDENT_BASE},
     {"atp-teacher", stage_atp, ROLE_TEACHER},
     {"atp-student-base", stage_atp, ROLE_STUDENT_BASE},
+    {"circuit-teacher", stage_circuit, ROLE_TEACHER},
+    {"circuit-student-base", stage_circuit, ROLE_STUDENT_BASE},
 };
 
 int experiment_run(struct experiment *x)

@@ -13,6 +13,7 @@ int stage_data(struct experiment *x);
 int stage_train(struct experiment *x, enum model_role role);
 int stage_eval(struct experiment *x, enum model_role role);
 int stage_atp(struct experiment *x, enum model_role role);
+int stage_circuit(struct experiment *x, enum model_role role);
 /* The counterfactual kind attribution patching and circuits use: the first of data.atp_counterfactuals. */
 enum arith_cf_kind experiment_atp_kind(const struct experiment *x);
 
