@@ -312,10 +312,7 @@ static int load_root(struct hf_loader *L, const json_t *root)
             snprintf(key, sizeof key, "<0x%02X>", b);
             len = 6;
         }
-        s->byte_token[b] = hf_vocab_find(s, key, (size_t)len);
-        if (s->byte_token[b] < 0 && s->alphabet == HF_ALPHABET_BYTE_LEVEL)
-            return hf_fail(L, "model.vocab", "no token \"%.*s\" for byte 0x%02X, which a ByteLevel tokenizer needs",
-                        len, key, b);
+        s->byte_token[b] = hf_vocab_find(s, key, (size_t)len); /* -1: encoding this byte needs unk_token */
     }
     if ((rc = load_merges(L, json_object_get(model, "merges")))) return rc;
     if ((rc = build_texts(s, added))) return rc;

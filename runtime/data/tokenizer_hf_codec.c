@@ -120,8 +120,15 @@ static int encode_piece(struct encoder *e, const char *piece, size_t len, const 
     }
     long n;
     if (s->alphabet == HF_ALPHABET_BYTE_LEVEL) {
-        for (size_t i = 0; i < len; i++) e->work.ids[i] = s->byte_token[(unsigned char)piece[i]];
-        n = (long)len;
+        n = 0;
+        for (size_t i = 0; i < len; i++) {
+            int32_t id = s->byte_token[(unsigned char)piece[i]];
+            if (id < 0 && s->unk_id < 0)
+                return err_set(CIRCD_EINPUT, "encode: byte 0x%02X near byte %zu of \"%.60s\" has no token and the "
+                               "tokenizer has no unk_token", (unsigned char)piece[i], base + i, text);
+            if (id >= 0) e->work.ids[n++] = id;
+            else if (!(s->fuse_unk && n > 0 && e->work.ids[n - 1] == s->unk_id)) e->work.ids[n++] = s->unk_id;
+        }
     } else if ((n = metaspace_symbols(e, piece, len, text, base)) < 0) {
         return CIRCD_EINPUT;
     }
