@@ -3,7 +3,8 @@
  *       Replace normalizer with "a b" merges; the non-legacy Metaspace pre-tokenizer with ["a", "b"] merges; the
  *       old Metaspace with add_prefix_space and split) encode exactly as llama2.c does on fixed and random texts,
  *       and decode(encode(x)) == x;
- *   (b) tests/data/tokenizers/llama3_tiny.json (34 tokens, 13 merges): hand-worked ids for numbers in 3-digit
+ *   (b) tests/data/tokenizers/llama2_tiny.json (15 tokens): hand-worked ids with merge ranks, byte fallback and a
+ *       fused <unk>; tests/data/tokenizers/llama3_tiny.json (34 tokens, 13 merges): hand-worked ids for numbers in 3-digit
  *       chunks, " the", contractions, newlines, punctuation runs, ignore_merges and merge ranks; the Llama 3 and
  *       GPT-2 splits, Digits and Metaspace splits piece by piece; byte-level round trips of random bytes;
  *   (c) every loader error, each naming the file and the JSON field. */
@@ -311,6 +312,23 @@ static const char *pieces(const struct tokenizer *t, const char *text)
     return out;
 }
 
+/* tests/data/tokenizers/llama2_tiny.json: 15 tokens, merges as pairs, byte fallback and a fused <unk>. */
+static void test_llama2_tiny(void)
+{
+    struct tokenizer t;
+    CHECK(tokenizer_hf_load(&t, testing_source_path("tests/data/tokenizers/llama2_tiny.json")) == 0);
+    CHECK(t.vocab_size == 15 && t.bos_id == 1 && t.eos_id == 2 && t.pad_id == 2);
+    /* "▁ab▁ab": "▁ a" (rank 0) at both places, then "▁a b" (rank 2); "a b" (rank 1) is stale by then. */
+    CHECK(!strcmp(pieces(&t, "ab ab"), "10 10"));
+    CHECK(!strcmp(pieces(&t, "a\n!\xc3\xa9"), "8 3 4 13 14")); /* "\n", "!" and both bytes of "é" fall back */
+    CHECK(!strcmp(pieces(&t, "axx"), "8 0"));                    /* 'x' has no byte token: one fused <unk> */
+    CHECK(!strcmp(pieces(&t, "12"), "5 11 12"));
+    CHECK(!strcmp(pieces(&t, " a"), "5 8"));
+    CHECK(round_trips(&t, "a\n!\xc3\xa9 ab") && round_trips(&t, "  ab"));
+    CHECK(!strcmp(tokenizer_token_text(&t, 10), " ab") && !strcmp(tokenizer_token_text(&t, 3), "<0x0A>"));
+    tokenizer_free(&t);
+}
+
 static void test_llama3_ids(void)
 {
     struct tokenizer t;
@@ -536,6 +554,7 @@ static void test_errors(void)
 int main(void)
 {
     test_stories_equivalence();
+    test_llama2_tiny();
     test_llama3_ids();
     test_llama3_round_trips();
     test_splits();
