@@ -301,7 +301,11 @@ static void test_model_dir(void)
     const char *config = "{\"bos_token\": {\"__type\": \"AddedToken\", \"content\": \"<|end_of_text|>\"}, "
                          "\"eos_token\": \"<|begin_of_text|>\", \"pad_token\": null}";
     CHECK(write_bytes(join(hf, "tokenizer_config.json"), config, strlen(config)));
-    CHECK(tokenizer_open_model_dir(hf, &t) == 0 && t.bos_id == 35 && t.eos_id == 34 && t.pad_id == 35);
+    CHECK(tokenizer_open_model_dir(hf, &t) == 0 && t.bos_id == 35 && t.eos_id == 34 && t.pad_id == 34);
+    tokenizer_free(&t);
+    config = "{\"pad_token\": \"<|begin_of_text|>\"}";
+    CHECK(write_bytes(join(hf, "tokenizer_config.json"), config, strlen(config)));
+    CHECK(tokenizer_open_model_dir(hf, &t) == 0 && t.bos_id == 34 && t.eos_id == 35 && t.pad_id == 34);
     tokenizer_free(&t);
     config = "{\"eos_token\": \"<|eot_id|>\"}";
     CHECK(write_bytes(join(hf, "tokenizer_config.json"), config, strlen(config)));

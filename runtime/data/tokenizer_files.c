@@ -292,7 +292,7 @@ static int32_t config_token(const struct tokenizer *t, const json_t *config, con
     return id < 0 ? -2 : id;
 }
 
-/* bos / eos / pad from dir/tokenizer_config.json when it exists. */
+/* bos / eos / pad from dir/tokenizer_config.json when it exists; a pad that was eos stays eos. */
 static int apply_tokenizer_config(struct tokenizer *t, const char *path)
 {
     if (!exists(path)) return 0;
@@ -303,10 +303,11 @@ static int apply_tokenizer_config(struct tokenizer *t, const char *path)
             pad = config_token(t, config, "pad_token", path);
     json_decref(config);
     if (bos == -2 || eos == -2 || pad == -2) return CIRCD_EINPUT;
+    int pad_is_eos = t->pad_id == t->eos_id; /* no pad token of its own: it follows eos */
     if (bos >= 0) t->bos_id = bos;
     if (eos >= 0) t->eos_id = eos;
     if (pad >= 0) t->pad_id = pad;
-    else if (eos >= 0 && t->pad_id < 0) t->pad_id = eos;
+    else if (pad_is_eos) t->pad_id = t->eos_id;
     return 0;
 }
 

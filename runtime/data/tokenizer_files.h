@@ -4,7 +4,8 @@
  * tokenizer_open_model_dir looks in the directory, in this order, and opens the first it finds:
  *   circd_tokenizer.json   an arithmetic tokenizer that circd trained with (written by tokenizer_arith_save);
  *   tokenizer.json         a Hugging Face fast tokenizer (tokenizer_hf.h); bos / eos / pad are then taken from
- *                          tokenizer_config.json's bos_token / eos_token / pad_token where it names them;
+ *                          tokenizer_config.json's bos_token / eos_token / pad_token where it names them (a
+ *                          name that is no token is CIRCD_EINPUT; a pad that was eos follows a new eos);
  *   tokenizer.bin, tok*.bin  a llama2.c tokenizer (tokenizer_llama2c.h; of several tok*.bin the first by name).
  *
  * circd_tokenizer.json, version 1:
