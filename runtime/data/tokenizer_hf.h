@@ -18,7 +18,8 @@
  * -1 (these tokenizers have no prompt/answer separator). tokenizer_files.h overrides them from
  * tokenizer_config.json. kind = TOKENIZER_HF_BPE, vocab_size = the largest id + 1 (model vocab and added tokens).
  *
- * Added tokens are never produced by encode: "<s>" in a text is encoded as its three characters. token_text is the
+ * Added tokens are never produced by encode: "<s>" in a text is encoded as its three characters. A character (or, in
+ * byte-level files, a byte) without a token becomes byte-fallback tokens, else unk_token, else CIRCD_EINPUT. token_text is the
  * decoded text (" the", "\n" in byte-level), "<0x0A>" for a byte-fallback token, the content for added tokens.
  *
  * Errors are CIRCD_EINPUT naming the file and the JSON field, e.g.
