@@ -16,7 +16,9 @@ static void usage(FILE *out)
             "  generate   greedy decoding with a KV cache\n"
             "  bench      training / forward throughput against the in-run cblas_sgemm rate\n"
             "  validate   check an experiment spec; every error as file:line:col\n"
-            "  run        run an experiment spec's stages (skipping those already done), print the table\n\n"
+            "  run        run an experiment spec's stages (skipping those already done), print the table\n"
+            "  atp        attribution patching (nodes / edges, EAP-IG, AtP*) of a checkpoint on MIB rows\n"
+            "  faithfulness  MIB faithfulness (curve, CPR, CMD, NFS) of circuits of a checkpoint\n\n"
             "`circd <command> --help` describes each command's options.\n");
 }
 
@@ -43,6 +45,8 @@ int main(int argc, char **argv)
         {"bench", cmd_bench},
         {"validate", cmd_validate},
         {"run", cmd_run},
+        {"atp", cmd_atp},
+        {"faithfulness", cmd_faithfulness},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) != 0) continue;

@@ -1,10 +1,13 @@
 /* stage_data.c — the `data` stage: records the experiment's data in results.h5 (/data/<split>/problems as
  * [n, 4] int32 rows of operation, a, b, template index, with the partners used, and the tokenizer's vocabulary),
  * so every later stage and every reader sees exactly which problems were held out. The sets themselves are rebuilt
- * deterministically from the data seed by every run (experiment.c). */
+ * deterministically from the data seed by every run (experiment.c). The AtP set is also written as MIB rows to
+ * <output>/atp.jsonl, so `circd atp --data` and `circd faithfulness --data` can use the generator's own pairs. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/mib.h"
 #include "stages/stages.h"
 #include "util/error.h"
 
@@ -55,5 +58,10 @@ int stage_data(struct experiment *x)
     if (!rc) rc = results_set_attr_str(&x->results, "/data", "answer_order",
                                        x->format.answer_order == ARITH_ANSWER_REVERSED ? "reversed" : "msd_first");
     if (!rc) rc = results_set_attr_i64(&x->results, "/data", "pad_operands", x->format.pad_operands);
+    if (!rc && x->rank == 0) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/atp.jsonl", x->output);
+        rc = mib_write_file(path, &x->splits.atp);
+    }
     return rc;
 }

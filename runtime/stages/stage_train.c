@@ -12,6 +12,7 @@
 #include "stages/stage_source.h"
 #include "stages/stages.h"
 #include "train/trainer.h"
+#include "data/tokenizer_files.h"
 #include "util/error.h"
 
 #define CURVE_EVAL_EXAMPLES 200 /* per set, for the accuracy-versus-time curve */
@@ -138,6 +139,8 @@ int stage_train(struct experiment *x, enum model_role role)
         char path[4300];
         snprintf(path, sizeof path, "%s/circd_format.json", dir);
         rc = arith_format_save(&x->format, path);
+        snprintf(path, sizeof path, "%s/circd_tokenizer.json", dir);
+        if (!rc) rc = tokenizer_arith_save(&x->tok, path);
     }
     if (!rc) rc = write_curves(x, role, &res, &acc);
     if (!rc && x->rank == 0)
