@@ -29,6 +29,8 @@ seeds_for() {
   case $1 in
     fuzz_safetensors) echo "io/*.safetensors" ;;
     fuzz_config) echo "io/*.json" ;;
+    fuzz_tokenizer_hf) echo "tokenizers/*.json" ;;
+    fuzz_circuit_json) echo "circuits/*.json" ;;
     fuzz_mib_jsonl) echo "data/*.json*" ;;
     fuzz_spec) echo "spec/*.yaml" ;;
     *) echo "io/*" ;;

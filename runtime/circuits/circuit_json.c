@@ -180,3 +180,14 @@ int circuit_json_read(const char *path, struct circuit *c, double *edge_scores, 
     json_decref(root);
     return rc;
 }
+
+int circuit_json_parse(const char *data, size_t size, const char *name, struct circuit *c, double *edge_scores,
+                       double *node_scores, int *has_node_scores)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(data, size, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) return err_set(CIRCD_EINPUT, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
+    int rc = read_root(name, root, c, edge_scores, node_scores, has_node_scores);
+    json_decref(root);
+    return rc;
+}

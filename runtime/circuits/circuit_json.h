@@ -22,5 +22,8 @@ int circuit_json_write(const char *path, const struct circuit *c, int d_model, c
  * scores absent from the file are NaN and *has_node_scores (may be NULL) says whether any was present. */
 int circuit_json_read(const char *path, struct circuit *c, double *edge_scores, double *node_scores,
                       int *has_node_scores);
+/* The same from memory (data need not be NUL-terminated); name is used in messages. */
+int circuit_json_parse(const char *data, size_t size, const char *name, struct circuit *c, double *edge_scores,
+                       double *node_scores, int *has_node_scores);
 
 #endif
