@@ -91,7 +91,8 @@ static void test_arith(void)
           && sft->lambda_align == 0);
     CHECK(cdb && cdb->method == SPEC_METHOD_CD_B && cdb->subnetwork && cdb->lambda_kd == 1 && cdb->lambda_align == 1);
     CHECK(s.circuit.sizes.n == 10 && s.circuit.sizes.items[0] == 0.1 && s.circuit.sizes.items[9] == 100);
-    CHECK(s.atp.level == SPEC_ATP_NODE && s.parallel.teacher_pipeline_stages == 1);
+    CHECK(s.atp.level == SPEC_ATP_EDGE && s.atp.ig_steps == 5 && s.atp.qk_fix && s.atp.grad_drop &&
+          s.parallel.teacher_pipeline_stages == 1);
 
     /* The raw text is the file's text. */
     size_t len;
