@@ -1,7 +1,7 @@
 /* bench_atp.c — `circd bench --atp`: what circuit discovery costs in units of one forward pass of the same batch,
  * measured in the same run: node attribution patching over every head and MLP (target <= 3.5 forwards: one corrupt
  * forward, one clean forward, one backward without parameter gradients), exact activation patching of every node
- * (n_nodes + 2 forwards, for comparison), and the other discovery methods. Random weights and tokens: the cost does
+ * (n_nodes + 2 forwards, for comparison), edge AtP (EAP) and EAP-IG over MIB's graph, and the AtP* variants. Random weights and tokens: the cost does
  * not depend on what the model learned. */
 #include <jansson.h>
 #include <stdio.h>
@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "bench.h"
+#include "circuits/atp_star.h"
+#include "circuits/edges.h"
 #include "circuits/nodes.h"
 #include "util/error.h"
 
@@ -41,6 +43,21 @@ static int node_atp(struct llama_model *m, const struct pair_batch *pb, void *st
 static int node_exact(struct llama_model *m, const struct pair_batch *pb, void *state)
 {
     return exact_patch_nodes_batch(m, pb, state);
+}
+
+static int edge_eap(struct llama_model *m, const struct pair_batch *pb, void *state)
+{
+    return eap_edges_batch(m, pb, 0, state);
+}
+
+static int edge_eap_ig5(struct llama_model *m, const struct pair_batch *pb, void *state)
+{
+    return eap_edges_batch(m, pb, 5, state);
+}
+
+static int atp_star(struct llama_model *m, const struct pair_batch *pb, void *state)
+{
+    return atp_star_batch(m, pb, state);
 }
 
 /* Mean seconds per call over at least min_seconds (and 2 calls), after one warm-up call. */
@@ -81,7 +98,7 @@ int bench_atp(const struct bench_atp_case *cases, int n_cases, double min_second
     json_t *root = json ? json_object() : NULL;
     int rc = CIRCD_OK;
     if (!json)
-        printf("%-7s %6s %-28s %10s %14s\n", "config", "nodes", "method", "ms/batch", "forward units");
+        printf("%-7s %6s %-30s %10s %14s\n", "config", "nodes", "method", "ms/batch", "forward units");
     for (int c = 0; c < n_cases && !rc; c++) {
         const struct bench_atp_case *bc = &cases[c];
         struct llama_model m;
@@ -91,11 +108,25 @@ int bench_atp(const struct bench_atp_case *cases, int n_cases, double min_second
         model_init_random(&m, 4321);
         if ((rc = pair_batch_alloc(&pb, bc->B, bc->T))) { model_free(&m); break; }
         random_pairs(&pb, bc->config.vocab_size, bc->B, bc->T);
-        if ((rc = node_scores_init(&scores, &bc->config))) { pair_batch_free(&pb); model_free(&m); break; }
+        struct circuit_graph g;
+        struct edge_scores edges;
+        struct atp_star_scores qk, drop;
+        struct atp_star_options qk_options = {1, 1, 0}, drop_options = {0, 0, 1};
+        memset(&g, 0, sizeof g);
+        memset(&edges, 0, sizeof edges);
+        memset(&qk, 0, sizeof qk);
+        memset(&drop, 0, sizeof drop);
+        if (!(rc = node_scores_init(&scores, &bc->config)) && !(rc = graph_init(&g, &bc->config)) &&
+            !(rc = edge_scores_init(&edges, &g)) && !(rc = atp_star_scores_init(&qk, &bc->config, &qk_options)))
+            rc = atp_star_scores_init(&drop, &bc->config, &drop_options);
         const struct atp_method methods[] = {
             {"forward (reference)", forward_only, NULL},
             {"node AtP (heads + MLPs)", node_atp, &scores},
             {"exact patching (every node)", node_exact, &scores},
+            {"edge AtP (EAP)", edge_eap, &edges},
+            {"EAP-IG, 5 steps", edge_eap_ig5, &edges},
+            {"AtP* q/k/v nodes + QK fix", atp_star, &qk},
+            {"AtP* GradDrop", atp_star, &drop},
         };
         json_t *rows = json ? json_object() : NULL;
         double forward = 0;
@@ -106,11 +137,15 @@ int bench_atp(const struct bench_atp_case *cases, int n_cases, double min_second
             if (i == 0) forward = t;
             if (json) json_object_set_new(rows, methods[i].name, json_pack("{s:f, s:f}", "ms", t * 1e3, "forward_units",
                                                                             t / forward));
-            else printf("%-7s %6d %-28s %10.2f %14.2f\n", bc->name, scores.n_nodes, methods[i].name, t * 1e3,
+            else printf("%-7s %6d %-30s %10.2f %14.2f\n", bc->name, scores.n_nodes, methods[i].name, t * 1e3,
                         t / forward);
             fflush(stdout);
         }
         if (json) json_object_set_new(root, bc->name, rows);
+        atp_star_scores_free(&qk);
+        atp_star_scores_free(&drop);
+        edge_scores_free(&edges);
+        graph_free(&g);
         node_scores_free(&scores);
         pair_batch_free(&pb);
         model_free(&m);
