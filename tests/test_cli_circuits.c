@@ -42,7 +42,7 @@ static void setup(void)
              testing_shared_path("models/stories260K/hf"), model_dir,
              testing_shared_path("models/stories260K/tok512.bin"), model_dir);
     CHECK(system(args) == 0);
-    /* 12 generated 2-digit problems with random partners, as MIB rows. */
+    /* 8 generated 2-digit problems with random partners, as MIB rows. */
     struct arith_gen_options o;
     arith_gen_options_default(&o);
     o.min_digits = o.max_digits = 2;
@@ -50,7 +50,7 @@ static void setup(void)
     struct arith_dataset d;
     memset(&d, 0, sizeof d);
     CHECK(arith_dataset_set_templates(&d, &o) == 0);
-    d.count = 12;
+    d.count = 8;
     d.examples = calloc(d.count, sizeof *d.examples);
     struct rng r;
     rng_seed(&r, 3);
@@ -93,10 +93,10 @@ static void library_node_scores(int ig_steps, double *means, int *n_nodes)
 
 static void test_atp(void)
 {
-    snprintf(args, sizeof args, "atp --model %s --data %s --level edge --ig-steps 2 --exact 4 --qk-fix --grad-drop "
+    snprintf(args, sizeof args, "atp --model %s --data %s --level edge --ig-steps 2 --exact 2 --qk-fix --grad-drop "
              "--batch 5 --out %s --mib-json %s", model_dir, data_path, h5, json);
     expect(args, 0, "[atp] results in");
-    CHECK(strstr(output, "12 pairs") && strstr(output, "EAP-IG over 12 pairs") && strstr(output, "GradDrop vs"));
+    CHECK(strstr(output, "8 pairs") && strstr(output, "EAP-IG over 8 pairs") && strstr(output, "GradDrop vs"));
     struct results_file r;
     CHECK(results_open_readonly(&r, h5, MPI_COMM_WORLD) == 0);
     static float nodes[64 * 2], edges[46 * 151 * 2];
