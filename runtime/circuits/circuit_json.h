@@ -4,6 +4,8 @@
  *    "nodes": {"input": {"in_graph": true, "score": s?}, "a0.h1": {...}, "m0": {...}, ..., "logits": {...}},
  *    "edges": {"input->a0.h0<q>": {"score": s, "in_graph": b}, ..., "m3->logits": {...}}}
  *
+ * Scores are whatever the caller passes; circd's writers pass MIB's sign, the attribution of MIB's loss -M (the
+ * negated logit difference), i.e. -1 times circd's (h_corr - h_clean) · dM/dh.
  * Every real edge of the graph is written with its score (MIB applies its own top-n to a file of scores, or reads
  * in_graph as given); node scores only when the circuit was found at node level. Written atomically. Reading checks
  * the cfg against the model, every node and edge name, and the types, naming the file and the JSON field; edges

@@ -143,6 +143,8 @@ int cmd_faithfulness(int argc, char **argv)
             given_only = 1;
             for (size_t i = 0; i < (size_t)g.n_up * g.n_down && given_only; i++) given_only = scores[i] == 0;
         }
+        /* MIB files carry MIB's sign (the attribution of its loss -M); circd's scores are of M. */
+        for (size_t i = 0; i < (size_t)g.n_up * g.n_down; i++) scores[i] = -scores[i];
         free(node_scores);
     }
     if (!rc) rc = results_open(&r, out, MPI_COMM_WORLD, NULL);

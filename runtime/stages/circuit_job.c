@@ -98,8 +98,13 @@ int circuit_job_run(const struct llama_model *m, const struct pair_set *pairs, c
     memset(&c, 0, sizeof c);
     int rc = graph_init(&g, &m->config);
     if (rc) return rc;
-    rc = faithfulness_init(&f, m, &g, pairs->batches, pairs->n_batches, o->ablation);
-    if (!rc) rc = faithfulness_curve(&f, o->level, scores, 0, o->percents, o->n_percents, 0, &signed_curve);
+    /* MIB attributes its loss, -M: its signed ranking (CPR's curve) and its files use the negated scores. */
+    size_t n_scores = o->level == GRAPH_LEVEL_EDGE ? (size_t)g.n_up * g.n_down : (size_t)g.n_up;
+    double *mib = xmalloc(n_scores * sizeof *mib);
+    if (!mib) rc = CIRCD_ENOMEM;
+    for (size_t i = 0; i < n_scores && !rc; i++) mib[i] = -scores[i];
+    if (!rc) rc = faithfulness_init(&f, m, &g, pairs->batches, pairs->n_batches, o->ablation);
+    if (!rc) rc = faithfulness_curve(&f, o->level, mib, 0, o->percents, o->n_percents, 0, &signed_curve);
     if (!rc) rc = faithfulness_curve(&f, o->level, scores, 1, o->percents, o->n_percents, 0, &abs_curve);
     if (!rc) rc = faithfulness_nfs(&f, o->level, scores, 1, o->nfs_percent, &nfs);
     if (!rc) rc = circuit_alloc(&c, &g);
@@ -122,8 +127,8 @@ int circuit_job_run(const struct llama_model *m, const struct pair_set *pairs, c
     if (!rc) rc = results_set_attr_str(r, dir, "level", o->level == GRAPH_LEVEL_EDGE ? "edge" : "node");
     if (!rc) rc = results_set_attr_str(r, dir, "ablation", o->ablation == ABLATION_MEAN ? "mean" : "counterfactual");
     if (!rc && o->json_path && rank == 0)
-        rc = circuit_json_write(o->json_path, &c, m->config.d_model, o->level == GRAPH_LEVEL_EDGE ? scores : NULL,
-                                o->level == GRAPH_LEVEL_NODE ? scores : NULL);
+        rc = circuit_json_write(o->json_path, &c, m->config.d_model, o->level == GRAPH_LEVEL_EDGE ? mib : NULL,
+                                o->level == GRAPH_LEVEL_NODE ? mib : NULL);
     if (!rc && rank == 0) {
         fprintf(stderr, "%s %s circuits, %s ablation, %lld pairs: CPR %.3f, CMD %.3f, NFS(%g%%) %.3f "
                 "(M model %.3f, empty %.3f)\n%s   size %%:", prefix, o->level == GRAPH_LEVEL_EDGE ? "edge" : "node",
@@ -135,6 +140,7 @@ int circuit_job_run(const struct llama_model *m, const struct pair_set *pairs, c
         for (int i = 0; i < abs_curve.n_points; i++) fprintf(stderr, " %7.3f", abs_curve.points[i].f);
         fprintf(stderr, "\n");
     }
+    free(mib);
     circuit_free(&c);
     faithfulness_free(&f);
     graph_free(&g);

@@ -3,7 +3,10 @@
  *
  * Writes under /circuits/<name>/ :
  *   curve_signed, curve_abs  [n_sizes, 7]: percent, items requested, edges and nodes in the pruned circuit, x (edge
- *                            fraction), M(C), f(C) — top-n by signed score (CPR's curve) and by |score| (CMD's)
+ *                            fraction), M(C), f(C) — top-n by signed score (CPR's curve) and by |score| (CMD's).
+ *                            Signed as MIB: MIB attributes its loss -M, so its top-n takes the components whose
+ *                            patching lowers M most, i.e. the most negative circd scores (circd's score is the
+ *                            issue's (h_corr - h_clean) · dM/dh); MIB JSON files carry MIB's sign (-score).
  *   nfs_edges [n_up, n_down] int32 and nfs_nodes [n_up]: the circuit of nfs_percent by |score| (the one eval and
  *                            distillation use), in the graph's indices (circuits/graph.h)
  * and attributes cpr, cmd, mean_f_signed, mean_f_abs, nfs, nfs_percent, metric_model, metric_empty, level,

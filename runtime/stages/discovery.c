@@ -208,7 +208,8 @@ static int write_edge_scores(struct results_file *r, const char *path, const str
     return rc;
 }
 
-/* Mean signed scores as MIB's circuit JSON, everything in the graph. */
+/* Mean signed scores as MIB's circuit JSON (MIB's sign: it attributes its loss -M, so -score), everything in the
+ * graph. */
 static int write_mib_json(const char *path, const struct llama_config *cfg, const struct node_scores *nodes,
                           const struct edge_scores *edges)
 {
@@ -222,12 +223,12 @@ static int write_mib_json(const char *path, const struct llama_config *cfg, cons
     double *scores = xcalloc(edges ? n : (size_t)g.n_up, sizeof *scores);
     if (!scores) rc = CIRCD_ENOMEM;
     if (!rc && edges) {
-        for (size_t i = 0; i < n; i++) scores[i] = edges->signed_sum[i] / (double)edges->pairs;
+        for (size_t i = 0; i < n; i++) scores[i] = -edges->signed_sum[i] / (double)edges->pairs;
         rc = circuit_json_write(path, &c, cfg->d_model, scores, NULL);
     } else if (!rc) {
         scores[0] = NAN; /* the input node is not scored: MIB keeps it */
         for (int i = 0; i < nodes->n_nodes; i++)
-            scores[graph_up_from_node(&g, i)] = nodes->signed_sum[i] / (double)nodes->pairs;
+            scores[graph_up_from_node(&g, i)] = -nodes->signed_sum[i] / (double)nodes->pairs;
         rc = circuit_json_write(path, &c, cfg->d_model, NULL, scores);
     }
     free(scores);
