@@ -50,6 +50,10 @@ int standalone_open(struct standalone *s, const char *model_dir, const char *dat
         arith_format_default(&s->format);
         s->format.bos = s->tok.bos_id >= 0;
     }
+    if (s->format.separator && s->tok.sep_id < 0)
+        return err_set(CIRCD_EINPUT, "%s: separator is true, but the model's tokenizer has no separator token", path);
+    if (s->format.bos && s->tok.bos_id < 0)
+        return err_set(CIRCD_EINPUT, "%s: bos is true, but the model's tokenizer has no BOS token", path);
     if ((rc = mib_read_file(data_path, &s->data))) return rc;
     if (counterfactual) rc = arith_cf_from_name(counterfactual, &s->kind);
     else rc = first_kind_present(&s->data, &s->kind);
