@@ -80,7 +80,7 @@ int main(void)
     snprintf(ckpt_a, sizeof ckpt_a, "%s/a.ckpt", testing_tmpdir());
     snprintf(ckpt_b, sizeof ckpt_b, "%s/b.ckpt", testing_tmpdir());
     struct train_config tc = {"test", 60, 8, 12, {LR_WARMUP_COSINE, 1e-2f, 5, 60, 0.1f, 0},
-                              {0.9f, 0.95f, 1e-8f, 0.01f, 1.0f}, 77, 25, 20, 10, ckpt_a};
+                              {0.9f, 0.95f, 1e-8f, 0.01f, 1.0f}, 77, 25, 20, 10, ckpt_a, NULL, NULL, NULL};
 
     struct llama_model straight;
     CHECK(model_create(&straight, &cfg) == 0);

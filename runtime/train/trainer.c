@@ -54,6 +54,25 @@ static void format_duration(char *buf, size_t cap, double s)
     else snprintf(buf, cap, "%.0fs", s);
 }
 
+static int default_step(void *ctx, struct llama_model *m, const int32_t *tokens, const int32_t *targets, int B, int T,
+                        const struct adamw_config *opt, float lr, float *loss)
+{
+    (void)ctx;
+    return model_train_step(m, tokens, targets, B, T, opt, lr, loss, NULL);
+}
+
+/* The model's checkpoint and, with a custom step's extra state, its sidecar file. */
+static int checkpoint_save(const struct train_config *cfg, struct llama_model *m, const struct rng *r, int64_t cursor)
+{
+    char extra[4200];
+    int rc = CIRCD_OK;
+    if (cfg->extra) {
+        snprintf(extra, sizeof extra, "%s.extra", cfg->checkpoint_path);
+        rc = cfg->extra(cfg->step_ctx, extra, 1);
+    }
+    return rc ? rc : model_checkpoint_save(m, cfg->checkpoint_path, r, cursor);
+}
+
 int train_run(struct llama_model *m, const struct train_config *cfg, batch_source_fn source, void *source_ctx,
               train_eval_fn eval, void *eval_ctx, struct train_result *result)
 {
@@ -66,6 +85,11 @@ int train_run(struct llama_model *m, const struct train_config *cfg, batch_sourc
     int64_t cursor = 0;
     if (cfg->checkpoint_path && access(cfg->checkpoint_path, F_OK) == 0) {
         if ((rc = model_checkpoint_load(m, cfg->checkpoint_path, &data_rng, &cursor))) return rc;
+        if (cfg->extra) {
+            char extra[4200];
+            snprintf(extra, sizeof extra, "%s.extra", cfg->checkpoint_path);
+            if ((rc = cfg->extra(cfg->step_ctx, extra, 0))) return rc;
+        }
         result->resumed_from = (int)m->step;
         fprintf(stderr, "[%s] resuming from %s at step %lld\n", cfg->name, cfg->checkpoint_path,
                 (long long)m->step);
@@ -80,7 +104,7 @@ int train_run(struct llama_model *m, const struct train_config *cfg, batch_sourc
     int loss_count = 0;
     while (m->step < cfg->steps) {
         if (interrupt_requested()) {
-            if (cfg->checkpoint_path) rc = model_checkpoint_save(m, cfg->checkpoint_path, &data_rng, cursor);
+            if (cfg->checkpoint_path) rc = checkpoint_save(cfg, m, &data_rng, cursor);
             if (!rc) rc = err_set(CIRCD_EINTERRUPTED, "%s: stopped by signal %d at step %lld (checkpoint saved)",
                                   cfg->name, interrupt_requested(), (long long)m->step);
             break;
@@ -88,7 +112,8 @@ int train_run(struct llama_model *m, const struct train_config *cfg, batch_sourc
         int T = 0;
         if ((rc = source(source_ctx, &data_rng, &cursor, tokens, targets, cfg->batch, cfg->max_seq, &T))) break;
         float lr = lr_at(&cfg->schedule, m->step), loss = 0;
-        if ((rc = model_train_step(m, tokens, targets, cfg->batch, T, &cfg->opt, lr, &loss, NULL))) break;
+        train_step_fn step = cfg->step ? cfg->step : default_step;
+        if ((rc = step(cfg->step_ctx, m, tokens, targets, cfg->batch, T, &cfg->opt, lr, &loss))) break;
         window_tokens += (int64_t)cfg->batch * T;
         tokens_total += (int64_t)cfg->batch * T;
         loss_sum += loss;
@@ -109,13 +134,13 @@ int train_run(struct llama_model *m, const struct train_config *cfg, batch_sourc
             loss_count = 0;
         }
         if (cfg->checkpoint_path && cfg->checkpoint_interval > 0 && m->step % cfg->checkpoint_interval == 0 &&
-            !last && (rc = model_checkpoint_save(m, cfg->checkpoint_path, &data_rng, cursor)))
+            !last && (rc = checkpoint_save(cfg, m, &data_rng, cursor)))
             break;
         if (eval && cfg->eval_interval > 0 && m->step % cfg->eval_interval == 0 && !last &&
             (rc = eval(eval_ctx, m, m->step, now_seconds() - start)))
             break;
     }
-    if (!rc && cfg->checkpoint_path) rc = model_checkpoint_save(m, cfg->checkpoint_path, &data_rng, cursor);
+    if (!rc && cfg->checkpoint_path) rc = checkpoint_save(cfg, m, &data_rng, cursor);
     if (!rc && eval) rc = eval(eval_ctx, m, m->step, now_seconds() - start);
     result->steps_done = m->step;
     result->seconds = now_seconds() - start;

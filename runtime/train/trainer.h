@@ -20,6 +20,14 @@ typedef int (*batch_source_fn)(void *ctx, struct rng *rng, int64_t *cursor, int3
 /* Called every eval_interval steps and at the end (step = steps taken); may record metrics. */
 typedef int (*train_eval_fn)(void *ctx, struct llama_model *m, int64_t step, double elapsed_s);
 
+/* One optimisation step on a batch (forward, backward, parameter update; m->step advances by one), *loss = the
+ * batch's objective. The default (NULL in train_config) is model_train_step. */
+typedef int (*train_step_fn)(void *ctx, struct llama_model *m, const int32_t *tokens, const int32_t *targets, int B,
+                             int T, const struct adamw_config *opt, float lr, float *loss);
+/* State a custom step keeps beside the model (e.g. a learnable projection): saved with every checkpoint to
+ * `path` (the checkpoint path + ".extra", atomically) and loaded on resume; save = 1 / 0. */
+typedef int (*train_extra_fn)(void *ctx, const char *path, int save);
+
 struct train_config {
     const char *name;            /* shown in progress lines, e.g. "train-teacher" */
     int64_t steps;
@@ -31,6 +39,9 @@ struct train_config {
     int64_t eval_interval;       /* steps; 0 = only at the end */
     int64_t log_interval;        /* steps between progress lines; 0 = none */
     const char *checkpoint_path; /* NULL = no checkpoints */
+    train_step_fn step;          /* NULL = model_train_step */
+    void *step_ctx;
+    train_extra_fn extra;        /* NULL = nothing beside the model */
 };
 
 /* One (step, loss, learning rate) point per log interval, for the training curves in results.h5. */
