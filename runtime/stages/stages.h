@@ -7,11 +7,16 @@
 
 #include <stdio.h>
 
+#include "model/model.h"
 #include "stages/experiment.h"
 
 int stage_data(struct experiment *x);
 int stage_train(struct experiment *x, enum model_role role);
 int stage_eval(struct experiment *x, enum model_role role);
+/* Exact-match accuracy of m on the whole ID and OOD sets (overall, per operation) and per operand length, in the
+ * given answer format, into /runs/<row>/<seed>/{metrics,accuracy_by_digits}; one summary line labelled `label`. */
+int eval_model_accuracy(struct experiment *x, struct llama_model *m, const struct arith_format *format,
+                        const char *row, int seed, const char *label);
 int stage_atp(struct experiment *x, enum model_role role);
 int stage_circuit(struct experiment *x, enum model_role role);
 /* The counterfactual kind attribution patching and circuits use: the first of data.atp_counterfactuals. */
