@@ -55,7 +55,75 @@ static double loss_at(struct llama_model *m, const int32_t *tokens, const int32_
     return m->loss;
 }
 
-/* Every parameter tensor: a few entries by central differences, plus a random direction over all parameters. */
+/* Auxiliary terms <c_k, value at hook k> added to the cross-entropy: add[k] is the HOOK_GRAD_ADD registration
+ * (data = c_k), cache[k] the HOOK_CACHE one that reads the value on every forward. */
+struct aux_terms {
+    int n;
+    struct hook_request add[2], cache[2];
+};
+
+static double objective_at(struct llama_model *m, const int32_t *tokens, const int32_t *targets, int B, int T,
+                           const struct aux_terms *aux)
+{
+    double value = loss_at(m, tokens, targets, B, T);
+    for (int k = 0; aux && k < aux->n; k++) {
+        size_t n = hook_numel(aux->cache[k].id, &m->config, B, T);
+        for (size_t i = 0; i < n; i++) value += (double)aux->add[k].data[i] * aux->cache[k].data[i];
+    }
+    return value;
+}
+
+/* Compares the analytic parameter gradient with central differences of the objective (cross-entropy plus the
+ * auxiliary terms, whose hooks the caller registered): four entries of every tensor, plus a random direction over
+ * all parameters. */
+static void check_against_differences(struct llama_model *m, const int32_t *tokens, const int32_t *targets, int B,
+                                      int T, const struct aux_terms *aux, const float *analytic, const char *label)
+{
+    const float h = 3e-3f; /* truncation error (curvature of the auxiliary terms) and float rounding both < tol */
+    struct rng r;
+    rng_seed(&r, 11);
+    int bad = 0, checked = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct param_tensor *t = &m->tensors[i];
+        for (int k = 0; k < 4; k++) {
+            size_t j = t->offset + rng_below(&r, t->numel);
+            float saved = m->params[j];
+            m->params[j] = saved + h;
+            double up = objective_at(m, tokens, targets, B, T, aux);
+            m->params[j] = saved - h;
+            double down = objective_at(m, tokens, targets, B, T, aux);
+            m->params[j] = saved;
+            double numeric = (up - down) / (2.0 * h);
+            checked++;
+            if (fabs(numeric - analytic[j]) > 2e-3 + 2e-2 * fabs(numeric)) {
+                bad++;
+                fprintf(stderr, "%s: %s[%zu]: analytic %.6g numeric %.6g\n", label, t->name, j - t->offset,
+                        analytic[j], numeric);
+            }
+        }
+    }
+    CHECK(bad == 0);
+    CHECK(checked == 4 * m->n_tensors);
+
+    /* Directional derivative along a random unit direction over all parameters. */
+    float *dir = malloc(m->n_params * sizeof(float));
+    double norm = 0, dot = 0;
+    for (size_t j = 0; j < m->n_params; j++) { dir[j] = rng_normal(&r); norm += (double)dir[j] * dir[j]; }
+    norm = sqrt(norm);
+    for (size_t j = 0; j < m->n_params; j++) { dir[j] = (float)(dir[j] / norm); dot += (double)dir[j] * analytic[j]; }
+    float *saved = testing_copy(m->params, m->n_params);
+    for (size_t j = 0; j < m->n_params; j++) m->params[j] = saved[j] + h * dir[j];
+    double up = objective_at(m, tokens, targets, B, T, aux);
+    for (size_t j = 0; j < m->n_params; j++) m->params[j] = saved[j] - h * dir[j];
+    double down = objective_at(m, tokens, targets, B, T, aux);
+    memcpy(m->params, saved, m->n_params * sizeof(float));
+    if (fabs((up - down) / (2.0 * h) - dot) > 2e-3 + 1e-2 * fabs(dot))
+        fprintf(stderr, "%s: directional analytic %.6g numeric %.6g\n", label, dot, (up - down) / (2.0 * h));
+    CHECK_NEAR((up - down) / (2.0 * h), dot, 2e-3 + 1e-2 * fabs(dot));
+    free(saved);
+    free(dir);
+}
+
 static void check_param_gradients(struct llama_config cfg, const char *label)
 {
     struct llama_model m;
@@ -71,53 +139,20 @@ static void check_param_gradients(struct llama_config cfg, const char *label)
     CHECK(model_forward(&m, tokens, targets, B, T) == 0);
     model_zero_grad(&m);
     CHECK(model_backward(&m, NULL) == 0);
-    float *analytic = malloc(m.n_params * sizeof(float));
-    memcpy(analytic, m.grads, m.n_params * sizeof(float));
-
-    const float h = 1e-2f;
-    struct rng r;
-    rng_seed(&r, 11);
-    int bad = 0, checked = 0;
-    for (int i = 0; i < m.n_tensors; i++) {
-        const struct param_tensor *t = &m.tensors[i];
-        for (int k = 0; k < 4; k++) {
-            size_t j = t->offset + rng_below(&r, t->numel);
-            float saved = m.params[j];
-            m.params[j] = saved + h;
-            double up = loss_at(&m, tokens, targets, B, T);
-            m.params[j] = saved - h;
-            double down = loss_at(&m, tokens, targets, B, T);
-            m.params[j] = saved;
-            double numeric = (up - down) / (2.0 * h);
-            checked++;
-            if (fabs(numeric - analytic[j]) > 2e-3 + 2e-2 * fabs(numeric)) {
-                bad++;
-                fprintf(stderr, "%s: %s[%zu]: analytic %.6g numeric %.6g\n", label, t->name, j - t->offset,
-                        analytic[j], numeric);
-            }
-        }
-    }
-    CHECK(bad == 0);
-    CHECK(checked == 4 * m.n_tensors);
-
-    /* Directional derivative along a random unit direction over all parameters. */
-    float *dir = malloc(m.n_params * sizeof(float));
-    double norm = 0, dot = 0;
-    for (size_t j = 0; j < m.n_params; j++) { dir[j] = rng_normal(&r); norm += (double)dir[j] * dir[j]; }
-    norm = sqrt(norm);
-    for (size_t j = 0; j < m.n_params; j++) { dir[j] = (float)(dir[j] / norm); dot += (double)dir[j] * analytic[j]; }
-    float *saved = malloc(m.n_params * sizeof(float));
-    memcpy(saved, m.params, m.n_params * sizeof(float));
-    for (size_t j = 0; j < m.n_params; j++) m.params[j] = saved[j] + h * dir[j];
-    double up = loss_at(&m, tokens, targets, B, T);
-    for (size_t j = 0; j < m.n_params; j++) m.params[j] = saved[j] - h * dir[j];
-    double down = loss_at(&m, tokens, targets, B, T);
-    CHECK_NEAR((up - down) / (2.0 * h), dot, 2e-3 + 1e-2 * fabs(dot));
-    free(saved);
-    free(dir);
+    float *analytic = testing_copy(m.grads, m.n_params);
+    check_against_differences(&m, tokens, targets, B, T, NULL, analytic, label);
     free(analytic);
     model_free(&m);
 }
+
+/* One hook point of every kind, on a 2-layer model. */
+static const char *const every_kind[] = {
+    "hook_embed", "blocks.0.hook_resid_pre", "blocks.0.attn.hook_q", "blocks.0.attn.hook_k",
+    "blocks.0.attn.hook_v", "blocks.1.attn.hook_rot_q", "blocks.1.attn.hook_rot_k", "blocks.0.attn.hook_pattern",
+    "blocks.1.attn.hook_z", "blocks.0.hook_attn_out", "blocks.0.hook_resid_mid", "blocks.1.mlp.hook_pre",
+    "blocks.1.mlp.hook_pre_linear", "blocks.0.mlp.hook_post", "blocks.1.hook_mlp_out", "blocks.0.hook_resid_post",
+    "blocks.1.hook_resid_post", "ln_final.hook_normalized", "hook_logits"};
+enum { N_EVERY_KIND = sizeof every_kind / sizeof every_kind[0] };
 
 /* The gradient read at a hook equals d loss / d value, measured by patching the cached value +- h. */
 static void check_hook_gradient(struct llama_model *m, const char *name, const int32_t *tokens,
@@ -177,18 +212,13 @@ static void check_hooks(void)
     random_tokens(other, B * T, cfg.vocab_size, 22);
     model_next_token_targets(targets, tokens, B, T);
 
-    const char *names[] = {"hook_embed", "blocks.0.hook_resid_pre", "blocks.0.attn.hook_q", "blocks.0.attn.hook_k",
-                           "blocks.0.attn.hook_v", "blocks.1.attn.hook_rot_q", "blocks.1.attn.hook_rot_k",
-                           "blocks.0.attn.hook_pattern", "blocks.1.attn.hook_z", "blocks.0.hook_attn_out",
-                           "blocks.0.hook_resid_mid", "blocks.1.mlp.hook_pre", "blocks.1.mlp.hook_pre_linear",
-                           "blocks.0.mlp.hook_post", "blocks.1.hook_mlp_out", "blocks.0.hook_resid_post",
-                           "blocks.1.hook_resid_post", "ln_final.hook_normalized", "hook_logits"};
+    const char *const *names = every_kind;
     size_t V = (size_t)cfg.vocab_size, N = (size_t)B * T;
     float *logits = malloc(N * V * sizeof(float));
     CHECK(model_forward(&m, tokens, targets, B, T) == 0);
     memcpy(logits, m.acts.logits, N * V * sizeof(float));
 
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    for (size_t i = 0; i < N_EVERY_KIND; i++) {
         struct hook_id id;
         CHECK(hook_parse(names[i], &cfg, &id) == 0);
         char back[64];
@@ -314,6 +344,131 @@ static void check_patched_gradient(void)
     model_free(&m);
 }
 
+/* Registers HOOK_GRAD_ADD of a random c (and a cache of the value) at each named point; the caller frees the data. */
+static void add_aux_terms(struct llama_model *m, struct aux_terms *aux, const char *const *names, int n, int B,
+                          int T, struct rng *r)
+{
+    aux->n = n;
+    for (int k = 0; k < n; k++) {
+        struct hook_id id;
+        CHECK(hook_parse(names[k], &m->config, &id) == 0);
+        size_t numel = hook_numel(id, &m->config, B, T);
+        aux->add[k] = (struct hook_request){id, HOOK_GRAD_ADD, testing_randn(r, numel, 0.3f), -1, -1};
+        aux->cache[k] = (struct hook_request){id, HOOK_CACHE, calloc(numel, sizeof(float)), -1, -1};
+        CHECK(model_hook_add(m, &aux->add[k]) == 0);
+        CHECK(model_hook_add(m, &aux->cache[k]) == 0);
+    }
+}
+
+static void free_aux_terms(struct aux_terms *aux)
+{
+    for (int k = 0; k < aux->n; k++) {
+        free(aux->add[k].data);
+        free(aux->cache[k].data);
+    }
+}
+
+/* Forward, backward from the cross-entropy with the registered hooks; returns a malloc'd copy of the gradients. */
+static float *gradients(struct llama_model *m, const int32_t *tokens, const int32_t *targets, int B, int T)
+{
+    CHECK(model_forward(m, tokens, targets, B, T) == 0);
+    model_zero_grad(m);
+    CHECK(model_backward(m, NULL) == 0);
+    return testing_copy(m->grads, m->n_params);
+}
+
+/* HOOK_GRAD_ADD: a backward from the cross-entropy with c added at a hook point gives the parameter gradient of
+ * CE + <c, value> — at every hook kind, and at blocks.0.attn.hook_z with blocks.1.hook_mlp_out together. Each of
+ * those two alone changes exactly the gradients upstream of its point, by the term's closed form where a weight
+ * meets it first: d<c, mlp_out>/d down_proj = c^T hidden; d<c, z>/d v_proj[g*hd+e, j] =
+ * sum over b, query t, heads h of group g, key s of c[b,t,h,e] pattern[b,h,t,s] ln1[b,s,j]. */
+static void check_grad_add(void)
+{
+    struct llama_config cfg = small_config(2, 4, 0);
+    struct llama_model m;
+    CHECK(model_create(&m, &cfg) == 0);
+    CHECK(model_enable_grads(&m) == 0);
+    randomize(&m, 23);
+    enum { B = 2, T = 5 };
+    int32_t tokens[B * T], targets[B * T];
+    random_tokens(tokens, B * T, cfg.vocab_size, 51);
+    model_next_token_targets(targets, tokens, B, T);
+    struct rng r;
+    rng_seed(&r, 52);
+    struct aux_terms aux;
+    for (int i = 0; i < N_EVERY_KIND; i++) {
+        model_hooks_clear(&m);
+        add_aux_terms(&m, &aux, &every_kind[i], 1, B, T, &r);
+        float *analytic = gradients(&m, tokens, targets, B, T);
+        check_against_differences(&m, tokens, targets, B, T, &aux, analytic, every_kind[i]);
+        free(analytic);
+        free_aux_terms(&aux);
+    }
+
+    static const char *const pair[] = {"blocks.0.attn.hook_z", "blocks.1.hook_mlp_out"};
+    model_hooks_clear(&m);
+    float *ce = gradients(&m, tokens, targets, B, T);
+    add_aux_terms(&m, &aux, pair, 2, B, T, &r);
+    float *both = gradients(&m, tokens, targets, B, T);
+    check_against_differences(&m, tokens, targets, B, T, &aux, both, "z0 + mlp_out1");
+    struct hook_request z_add = aux.add[0], mlp_add = aux.add[1];
+
+    /* mlp_out of layer 1 alone: down_proj gains c^T hidden; the final norm and lm_head, downstream, do not move. */
+    int d = cfg.d_model, ff = cfg.d_ff, nh = cfg.n_heads, hd = cfg.head_dim, group = nh / cfg.n_kv_heads;
+    size_t n = (size_t)B * T, kvd = (size_t)cfg.n_kv_heads * hd;
+    model_hooks_clear(&m);
+    CHECK(model_hook_add(&m, &mlp_add) == 0);
+    float *g = gradients(&m, tokens, targets, B, T);
+    size_t down = (size_t)(m.w.layers[1].w_down - m.params), lm = (size_t)(m.w.lm_head - m.params);
+    float *want = calloc((size_t)d * ff, sizeof(float)), *got = calloc((size_t)d * ff, sizeof(float));
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j < ff; j++) {
+            double sum = 0;
+            for (size_t t = 0; t < n; t++) sum += (double)mlp_add.data[t * d + i] * m.acts.layers[1].hidden[t * ff + j];
+            want[i * ff + j] = (float)sum;
+            got[i * ff + j] = g[down + i * ff + j] - ce[down + i * ff + j];
+        }
+    CHECK_CLOSE(got, want, (size_t)d * ff, 1e-3, 1e-5);
+    CHECK(memcmp(g + lm, ce + lm, (size_t)cfg.vocab_size * d * sizeof(float)) == 0);
+    free(g);
+
+    /* z of layer 0 alone: v_proj gains the closed form; o_proj and everything stored after it (layer 0's MLP, layer 1,
+     * the final norm, lm_head) are downstream of z and unchanged. */
+    model_hooks_clear(&m);
+    CHECK(model_hook_add(&m, &z_add) == 0);
+    g = gradients(&m, tokens, targets, B, T);
+    const struct layer_acts *a = &m.acts.layers[0];
+    size_t wv = (size_t)(m.w.layers[0].wv - m.params), wo = (size_t)(m.w.layers[0].wo - m.params);
+    for (size_t row = 0; row < kvd; row++)
+        for (int j = 0; j < d; j++) {
+            size_t kv = row / hd, e = row % hd;
+            double sum = 0;
+            for (int b = 0; b < B; b++)
+                for (int t = 0; t < T; t++)
+                    for (int h = (int)kv * group; h < (int)(kv + 1) * group; h++)
+                        for (int s = 0; s <= t; s++)
+                            sum += (double)z_add.data[(((size_t)b * T + t) * nh + h) * hd + e] *
+                                   a->pattern[(((size_t)b * nh + h) * T + t) * T + s] *
+                                   a->ln1[((size_t)b * T + s) * d + j];
+            want[row * d + j] = (float)sum;
+            got[row * d + j] = g[wv + row * d + j] - ce[wv + row * d + j];
+        }
+    CHECK_CLOSE(got, want, kvd * d, 1e-3, 1e-5);
+    CHECK(memcmp(g + wo, ce + wo, (m.n_params - wo) * sizeof(float)) == 0); /* o_proj .. layer 0's MLP, layer 1 */
+    CHECK(memcmp(g + wv, ce + wv, kvd * d * sizeof(float)) != 0);
+    double moved = 0;
+    for (size_t j = 0; j < kvd * d; j++) moved += fabs(want[j]);
+    CHECK(moved > 1e-2);
+    free(g);
+    free(want);
+    free(got);
+    free(both);
+    free(ce);
+    free_aux_terms(&aux);
+    model_hooks_clear(&m);
+    model_free(&m);
+}
+
 /* KV-cache decoding gives the same logits as the full forward, position by position. */
 static void check_decoder(void)
 {
@@ -429,6 +584,7 @@ int main(void)
     check_param_gradients(small_config(4, 2, 1), "MHA 4:4, head_dim 2");
     check_hooks();
     check_patched_gradient();
+    check_grad_add();
     check_decoder();
     check_training_reduces_loss();
     return testing_finish();

@@ -9,11 +9,12 @@
 #include "util/error.h"
 
 /* The gradient of a branch output (attn_out, mlp_out) equals the residual gradient; it needs its own copy only
- * when a hook will read or mask it. */
+ * when a hook will read, mask or add to it (an added term reaches the branch, not the residual skip path). */
 static float *branch_grad(struct llama_model *m, enum hook_kind kind, int layer, size_t n)
 {
     struct model_grad_scratch *s = &m->scratch;
-    if (!hook_is_registered(m, kind, layer, (1u << HOOK_GRAD) | (1u << HOOK_PATCH))) return s->dresid;
+    unsigned actions = (1u << HOOK_GRAD) | (1u << HOOK_PATCH) | (1u << HOOK_GRAD_ADD);
+    if (!hook_is_registered(m, kind, layer, actions)) return s->dresid;
     memcpy(s->dbranch, s->dresid, n * sizeof(float));
     hook_fire_backward(m, kind, layer, s->dbranch);
     return s->dbranch;

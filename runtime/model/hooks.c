@@ -1,11 +1,12 @@
-/* hooks.c — hook point names and shapes (TransformerLens conventions), and the cache / patch / gradient
- * registrations that forward.c and backward.c fire at each point. */
+/* hooks.c — hook point names and shapes (TransformerLens conventions), and the cache / patch / gradient-read /
+ * gradient-add registrations that forward.c and backward.c fire at each point. */
 #include "model/hooks.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "model/model_internal.h"
 #include "util/error.h"
 
@@ -153,6 +154,11 @@ int hook_is_registered(const struct llama_model *m, enum hook_kind kind, int lay
     return 0;
 }
 
+static int hook_matches(const struct hook_request *r, enum hook_action action, enum hook_kind kind, int layer)
+{
+    return r->action == action && r->id.kind == kind && (is_global(kind) || r->id.layer == layer);
+}
+
 /* Visits the selected slice of a hook tensor as contiguous runs: fn(offset, length). The tensor is seen as
  * [outer, T_sel, heads, inner] ([B, T, H, hd] for q/k/v/z, [B*H, Tq, 1, Tk] for the pattern, [B, T, 1, width]
  * otherwise). */
@@ -205,14 +211,13 @@ void hook_fire_forward(struct llama_model *m, enum hook_kind kind, int layer, fl
     size_t numel = 0;
     for (int i = 0; i < m->n_hooks; i++) {
         const struct hook_request *r = &m->hooks[i];
-        if (r->action != HOOK_PATCH || r->id.kind != kind || (!is_global(kind) && r->id.layer != layer)) continue;
-        if (r->pos >= m->T) continue; /* position beyond this forward: nothing to patch */
+        if (!hook_matches(r, HOOK_PATCH, kind, layer) || r->pos >= m->T) continue; /* pos beyond T: no patch */
         struct run_copy rc = {value, r->data};
         for_each_selected_run(r->id, &m->config, m->B, m->T, r->head, r->pos, copy_run, &rc);
     }
     for (int i = 0; i < m->n_hooks; i++) {
         const struct hook_request *r = &m->hooks[i];
-        if (r->action != HOOK_CACHE || r->id.kind != kind || (!is_global(kind) && r->id.layer != layer)) continue;
+        if (!hook_matches(r, HOOK_CACHE, kind, layer)) continue;
         if (!numel) numel = hook_numel(r->id, &m->config, m->B, m->T);
         memcpy(r->data, value, numel * sizeof(float));
     }
@@ -223,14 +228,19 @@ void hook_fire_backward(struct llama_model *m, enum hook_kind kind, int layer, f
     size_t numel = 0;
     for (int i = 0; i < m->n_hooks; i++) {
         const struct hook_request *r = &m->hooks[i];
-        if (r->action != HOOK_GRAD || r->id.kind != kind || (!is_global(kind) && r->id.layer != layer)) continue;
+        if (!hook_matches(r, HOOK_GRAD_ADD, kind, layer)) continue;
+        if (!numel) numel = hook_numel(r->id, &m->config, m->B, m->T);
+        vec_accumulate(grad, r->data, numel);
+    }
+    for (int i = 0; i < m->n_hooks; i++) {
+        const struct hook_request *r = &m->hooks[i];
+        if (!hook_matches(r, HOOK_GRAD, kind, layer)) continue;
         if (!numel) numel = hook_numel(r->id, &m->config, m->B, m->T);
         memcpy(r->data, grad, numel * sizeof(float));
     }
     for (int i = 0; i < m->n_hooks; i++) {
         const struct hook_request *r = &m->hooks[i];
-        if (r->action != HOOK_PATCH || r->id.kind != kind || (!is_global(kind) && r->id.layer != layer)) continue;
-        if (r->pos >= m->T) continue;
+        if (!hook_matches(r, HOOK_PATCH, kind, layer) || r->pos >= m->T) continue;
         for_each_selected_run(r->id, &m->config, m->B, m->T, r->head, r->pos, zero_run, grad);
     }
 }

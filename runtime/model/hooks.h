@@ -16,6 +16,13 @@
  * Order within one hook point: patches are applied first, then caches copy the value that flows on (so a cache
  * at a patched point shows the patched value). On backward the gradient read at a point is d(objective)/d(value
  * flowing out of the point); a patched element is a constant, so no gradient passes upstream of it.
+ *
+ * HOOK_GRAD_ADD joins an auxiliary term to the backward: its tensor c (the hook's full shape for the last forward)
+ * is added to the gradient at the point, so a backward from the loss L differentiates L + <c, value> — c is
+ * d(aux)/d(value) for an auxiliary loss on the activation. Every hook point supports it. Order within one point on
+ * backward: all GRAD_ADD tensors are added first (in registration order), then HOOK_GRAD readers copy the sum, then
+ * patched elements are zeroed. Where points alias (hook_embed and blocks.0.hook_resid_pre, resid_post of l and
+ * resid_pre of l+1) each registration counts once, as the sum of its terms.
  */
 #ifndef CIRCD_MODEL_HOOKS_H
 #define CIRCD_MODEL_HOOKS_H
@@ -49,7 +56,7 @@ struct hook_id {
     int layer; /* -1 for hook_embed, ln_final.hook_normalized, hook_logits */
 };
 
-enum hook_action { HOOK_CACHE, HOOK_PATCH, HOOK_GRAD };
+enum hook_action { HOOK_CACHE, HOOK_PATCH, HOOK_GRAD, HOOK_GRAD_ADD };
 
 struct llama_config;
 
@@ -66,7 +73,8 @@ int hook_has_heads(enum hook_kind kind);
 
 /* One registration. For HOOK_PATCH, `data` is a full tensor of the hook's shape and only the selected slice is
  * copied: head (or -1 for all heads; only for hooks with heads) and pos (or -1 for all positions; for the pattern,
- * the query position). For HOOK_CACHE/HOOK_GRAD `data` receives the whole tensor. */
+ * the query position). For HOOK_CACHE/HOOK_GRAD `data` receives the whole tensor; for HOOK_GRAD_ADD the whole
+ * tensor is read (head and pos are ignored for all three). */
 struct hook_request {
     struct hook_id id;
     enum hook_action action;

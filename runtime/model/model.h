@@ -135,7 +135,8 @@ int model_reserve(struct llama_model *m, int B, int T);
  * targets, m->loss = mean cross-entropy over target rows. Hooks registered with HOOK_CACHE / HOOK_PATCH fire. */
 int model_forward(struct llama_model *m, const int32_t *tokens, const int32_t *targets, int B, int T);
 /* Accumulates parameter gradients into m->grads (call model_zero_grad first) from dlogits [B*T, V] of the last
- * forward, or, when dlogits is NULL, from the mean cross-entropy of its targets. HOOK_GRAD hooks fire. */
+ * forward, or, when dlogits is NULL, from the mean cross-entropy of its targets. HOOK_GRAD_ADD terms join the
+ * gradient and HOOK_GRAD hooks fire (hooks.h has the order). */
 int model_backward(struct llama_model *m, const float *dlogits);
 /* The same backward for hook gradients only (HOOK_GRAD fires as above): no parameter gradients are computed or
  * touched, so it needs no model_enable_grads and costs about one forward instead of two (attribution patching). */
