@@ -123,19 +123,64 @@ int model_backward_hooks(struct llama_model *m, const float *dlogits)
     return backward(m, dlogits, 0);
 }
 
-float model_adamw_step(struct llama_model *m, const struct adamw_config *opt, float lr)
+/* The optimizer walks the parameters it updates as contiguous runs inside one tensor (weight decay is per tensor):
+ * whole tensors without a mask, else the maximal runs of nonzero mask. */
+struct adamw_pass {
+    const struct adamw_config *opt;
+    float lr, grad_scale;
+    double sum_squares;
+};
+typedef void (*adamw_run_fn)(struct llama_model *m, const struct param_tensor *t, size_t off, size_t n,
+                             struct adamw_pass *pass);
+
+static void for_each_update_run(struct llama_model *m, const unsigned char *mask, adamw_run_fn fn,
+                                struct adamw_pass *pass)
 {
-    double norm = sqrt(grad_sum_squares(m->grads, m->n_params));
-    float scale = 1.0f;
-    if (opt->max_grad_norm > 0 && norm > opt->max_grad_norm) scale = (float)(opt->max_grad_norm / norm);
-    m->step++;
     for (int i = 0; i < m->n_tensors; i++) {
         const struct param_tensor *t = &m->tensors[i];
-        float wd = t->ndim == 1 ? 0.0f : opt->weight_decay;
-        adamw_update(m->params + t->offset, m->grads + t->offset, m->adam_m + t->offset, m->adam_v + t->offset,
-                     t->numel, lr, opt->beta1, opt->beta2, opt->eps, wd, (int)m->step, scale);
+        size_t end = t->offset + t->numel;
+        if (!mask) { fn(m, t, t->offset, t->numel, pass); continue; }
+        for (size_t a = t->offset; a < end;) {
+            int on = mask[a] != 0;
+            size_t b = a + 1;
+            while (b < end && (mask[b] != 0) == on) b++;
+            if (on) fn(m, t, a, b - a, pass);
+            a = b;
+        }
     }
+}
+
+static void run_sum_squares(struct llama_model *m, const struct param_tensor *t, size_t off, size_t n,
+                            struct adamw_pass *pass)
+{
+    pass->sum_squares += grad_sum_squares(m->grads + off, n);
+}
+
+static void run_update(struct llama_model *m, const struct param_tensor *t, size_t off, size_t n,
+                       struct adamw_pass *pass)
+{
+    const struct adamw_config *o = pass->opt;
+    float wd = t->ndim == 1 ? 0.0f : o->weight_decay;
+    adamw_update(m->params + off, m->grads + off, m->adam_m + off, m->adam_v + off, n, pass->lr, o->beta1, o->beta2,
+                 o->eps, wd, (int)m->step, pass->grad_scale);
+}
+
+float model_adamw_step_masked(struct llama_model *m, const struct adamw_config *opt, float lr,
+                              const unsigned char *mask)
+{
+    struct adamw_pass pass = {opt, lr, 1.0f, 0.0};
+    if (mask) for_each_update_run(m, mask, run_sum_squares, &pass);
+    else pass.sum_squares = grad_sum_squares(m->grads, m->n_params); /* one pass: the unmasked step's own sum */
+    double norm = sqrt(pass.sum_squares);
+    if (opt->max_grad_norm > 0 && norm > opt->max_grad_norm) pass.grad_scale = (float)(opt->max_grad_norm / norm);
+    m->step++;
+    for_each_update_run(m, mask, run_update, &pass);
     return (float)norm;
+}
+
+float model_adamw_step(struct llama_model *m, const struct adamw_config *opt, float lr)
+{
+    return model_adamw_step_masked(m, opt, lr, NULL);
 }
 
 int model_train_step(struct llama_model *m, const int32_t *tokens, const int32_t *targets, int B, int T,

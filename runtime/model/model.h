@@ -145,6 +145,12 @@ void model_zero_grad(struct llama_model *m);
 /* Clips by global norm and applies one AdamW step with learning rate lr (no decay on 1-D tensors). Returns the
  * gradient norm before clipping. */
 float model_adamw_step(struct llama_model *m, const struct adamw_config *opt, float lr);
+/* The same step restricted to mask[n_params] (nonzero = train; NULL = every parameter, == model_adamw_step): the
+ * clipping norm is that of the masked gradients only, and a parameter with mask 0 is not touched at all — value and
+ * AdamW moments stay bit-identical (no update, no weight decay). m->step counts every call; returns the masked
+ * gradient norm before clipping. */
+float model_adamw_step_masked(struct llama_model *m, const struct adamw_config *opt, float lr,
+                              const unsigned char *mask);
 /* One training step on a batch: forward with targets, zero grad, backward, AdamW (model_enable_training first).
  * Returns CIRCD_OK; *loss and *grad_norm (either may be NULL) receive the batch loss and the pre-clip norm. */
 int model_train_step(struct llama_model *m, const int32_t *tokens, const int32_t *targets, int B, int T,
