@@ -397,6 +397,25 @@ static void test_cka_degenerate(int unbiased)
         }
     }
     CHECK(finite && gmax > 1e-4);
+    /* X whose rows all agree but one: off its diagonal the centred Gram matrix is a_i + a_j, which U-centring
+     * removes, so the unbiased h_xx is rounding noise that must not become a ratio; the biased estimator sees a
+     * direction. Several draws, since the noise only sometimes lands above zero. */
+    float *Xodd = malloc(sizeof(float) * n * dx), base[8], other[8];
+    int nonzero = 0;
+    for (int trial = 0; trial < 20; trial++) {
+        for (int k = 0; k < dx; k++) { base[k] = rng_normal(&R); other[k] = rng_normal(&R); }
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < dx; k++) Xodd[i * dx + k] = i == 3 ? other[k] : base[k];
+        double odd = cka(Xodd, n, dx, Y, dy, unbiased, 1.0f, unbiased ? g : NULL, &W);
+        nonzero += odd != 0.0;
+        if (trial == 0) printf("  one distinct row: %.9f\n", odd);
+        if (!unbiased) CHECK(odd > 0.01 && odd < 1.0);
+    }
+    if (unbiased) {
+        CHECK(nonzero == 0);
+        CHECK(memcmp(g, g0, ny * sizeof *g) == 0);
+    }
+    free(Xodd);
     /* tiny but genuine variation is still a direction (only the ratio matters) */
     float *Ytiny = scaled_and_shifted(Y, n, dy, 1e-20f, -1, 0.0f);
     CHECK_NEAR(cka(X, n, dx, Ytiny, dy, unbiased, 0.0f, NULL, &W), without, 1e-5);
