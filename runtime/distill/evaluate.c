@@ -324,7 +324,7 @@ int distill_evaluate(struct llama_model *teacher, struct llama_model *student, c
     rc = check_components(&gt, teacher_components, n_teacher);
 
     int n_nodes = gs.n_up - 1;
-    int k = 2 * n_teacher < n_nodes ? 2 * n_teacher : n_nodes;
+    int k = rc ? 0 : n_teacher <= n_nodes / 2 ? 2 * n_teacher : n_nodes; /* n_teacher <= n_nodes once checked */
     double *node_values = rc ? NULL : xmalloc((size_t)n_nodes * sizeof *node_values);
     int *candidates = rc ? NULL : xmalloc((size_t)k * sizeof *candidates);
     if (!rc && (!node_values || !candidates)) rc = CIRCD_ENOMEM;
