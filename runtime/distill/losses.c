@@ -52,24 +52,29 @@ static double log_sum_exp(const float *l, int V, double inv_t)
 }
 
 /* One row: returns KL at temperature 1/inv_t (without T²); when g is not NULL adds scale · dKL/dz into it, where z
- * = student / T (the caller folds the 1/T of the chain rule and T², the mean and the weight into scale). */
+ * = student / T (the caller folds the 1/T of the chain rule and T², the mean and the weight into scale). The pass
+ * over the row that sums KL also writes the forward gradient; the reverse one needs KL first, so a second pass. */
 static double kl_row(const float *t, const float *s, int V, double inv_t, enum kl_direction direction,
                      double scale, float *g)
 {
     double lse_t = log_sum_exp(t, V, inv_t), lse_s = log_sum_exp(s, V, inv_t);
     double kl = 0.0;
+    if (direction == KL_FORWARD) {
+        for (int j = 0; j < V; j++) {
+            double lt = (double)t[j] * inv_t - lse_t, ls = (double)s[j] * inv_t - lse_s, pt = exp(lt);
+            if (pt > 0.0) kl += pt * (lt - ls); /* 0 · log 0 = 0 */
+            if (g) g[j] += (float)(scale * (exp(ls) - pt));
+        }
+        return kl;
+    }
     for (int j = 0; j < V; j++) {
-        double lt = (double)t[j] * inv_t - lse_t, ls = (double)s[j] * inv_t - lse_s;
-        double p = exp(direction == KL_FORWARD ? lt : ls); /* the distribution the expectation is over */
-        if (p > 0.0) kl += p * (direction == KL_FORWARD ? lt - ls : ls - lt);
+        double lt = (double)t[j] * inv_t - lse_t, ls = (double)s[j] * inv_t - lse_s, ps = exp(ls);
+        if (ps > 0.0) kl += ps * (ls - lt);
     }
     if (!g) return kl;
     for (int j = 0; j < V; j++) {
-        double lt = (double)t[j] * inv_t - lse_t, ls = (double)s[j] * inv_t - lse_s;
-        double ps = exp(ls), d;
-        if (direction == KL_FORWARD) d = ps - exp(lt);
-        else d = ps > 0.0 ? ps * (ls - lt - kl) : 0.0;
-        g[j] += (float)(scale * d);
+        double lt = (double)t[j] * inv_t - lse_t, ls = (double)s[j] * inv_t - lse_s, ps = exp(ls);
+        if (ps > 0.0) g[j] += (float)(scale * ps * (ls - lt - kl));
     }
     return kl;
 }
