@@ -1,0 +1,61 @@
+/* method.h — one distillation run's training step (train/trainer.h train_step_fn): the student's objective
+ *     λ_task · CE(gold answer) + λ_KD · T²·KL(p_T ‖ p_S) + λ_align · Σ_{(u,v)} (1 − CKA(h_u^T, h_v^S))
+ * on a batch, its gradient (logit terms through dlogits; the alignment terms injected at the student's hook_z /
+ * hook_mlp_out with HOOK_GRAD_ADD), and the update — AdamW on every parameter, or only on the student circuit's
+ * (subnetwork fine-tuning: every other parameter stays bit-identical), plus strategy B's projection.
+ *
+ * The teacher runs forward on the same tokens (same tokenizer and format) when λ_KD or λ_align is non-zero.
+ * Alignment rows (spec distill.align_rows): the answer positions (targets >= 0), the last prompt position (the one
+ * predicting the first answer token), or every non-padding position. CE and KL use the answer positions.
+ *
+ * Ownership: the step borrows the models, graphs, component lists, map, mask and projection of its setup; it owns
+ * its scratch (allocated once by distill_step_init for [B, T] batches). */
+#ifndef CIRCD_DISTILL_METHOD_H
+#define CIRCD_DISTILL_METHOD_H
+
+#include "circuits/graph.h"
+#include "distill/correspond.h"
+#include "distill/losses.h"
+#include "model/model.h"
+
+enum align_rows { ALIGN_ANSWER = 0, ALIGN_LAST_PROMPT = 1, ALIGN_ALL = 2 };
+enum align_strategy { ALIGN_NONE = 0, ALIGN_MAPPED = 1 /* strategy A */, ALIGN_GLOBAL = 2 /* strategy B */ };
+
+struct distill_setup {
+    float lambda_task, lambda_kd, lambda_align;
+    float temperature;
+    enum kl_direction kl_direction;
+    int cka_unbiased;
+    enum align_rows rows;
+    enum align_strategy strategy;
+    struct llama_model *teacher;              /* NULL when neither KD nor alignment is used */
+    const struct circuit_graph *teacher_graph, *student_graph;
+    const struct component_map *map;          /* ALIGN_MAPPED: teacher -> student pairs */
+    const int *teacher_components;            /* ALIGN_GLOBAL: the teacher circuit */
+    int n_teacher;
+    const int *student_components;            /* ALIGN_GLOBAL: the student circuit */
+    int n_student;
+    struct global_projection *projection;     /* ALIGN_GLOBAL */
+    float projection_weight_decay;
+    const unsigned char *mask;                /* subnetwork: [n_params]; NULL = every parameter */
+    int32_t pad_id;
+};
+
+/* The last step's terms (unweighted means), for progress lines and curves. */
+struct distill_terms { double ce, kl, align; int align_pairs; };
+
+struct distill_step {
+    struct distill_setup setup;
+    int capacity_B, capacity_T;
+    struct distill_terms last;
+    void *scratch; /* private */
+};
+
+int distill_step_init(struct distill_step *s, const struct distill_setup *setup, struct llama_model *student,
+                      int capacity_B, int capacity_T);
+void distill_step_free(struct distill_step *s);
+/* train_step_fn: ctx is a struct distill_step. */
+int distill_train_step(void *ctx, struct llama_model *m, const int32_t *tokens, const int32_t *targets, int B, int T,
+                       const struct adamw_config *opt, float lr, float *loss);
+
+#endif
