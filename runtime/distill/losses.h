@@ -29,14 +29,15 @@ struct cka_workspace {
     int max_n, max_dx, max_dy;
     double *memory;
 };
-/* CIRCD_EINPUT for a size below 1 (or absurdly large), CIRCD_ENOMEM; on failure *w is zeroed (freeing it is harmless). */
+/* CIRCD_EINPUT for a size below 1 (or absurdly large), CIRCD_ENOMEM; on failure *w is zeroed. */
 int cka_workspace_init(struct cka_workspace *w, int max_n, int max_dx, int max_dy);
 void cka_workspace_free(struct cka_workspace *w); /* zeroes *w: freeing twice is harmless */
 
-/* CKA(X, Y) in [0, 1] (the unbiased estimator in [−1, 1]: near 0, either side, for unrelated X and Y). When dY is not NULL, adds
- * weight · dCKA/dY into dY [n, dy]. CIRCD_EINPUT-free by design: shapes beyond the workspace, or n < 4 with
- * unbiased, return NAN and touch nothing (callers size the workspace); so does a NaN or infinity in X or Y. The
- * gradient has centred columns (CKA does not see column means). Cost O(n (dx² + dy² + dx dy)), no n × n matrix. */
+/* CKA(X, Y) in [0, 1] (the unbiased estimator in [−1, 1]: near 0, either side, for unrelated X and Y). When dY is
+ * not NULL, adds weight · dCKA/dY into dY [n, dy]. CIRCD_EINPUT-free by design: shapes beyond the workspace, or
+ * n < 4 with unbiased, return NAN and touch nothing (callers size the workspace); so does a NaN or infinity in X
+ * or Y. The gradient has centred columns (CKA does not see column means). Cost O(n (dx² + dy² + dx dy)), no n × n
+ * matrix. */
 double cka(const float *X, int n, int dx, const float *Y, int dy, int unbiased, float weight, float *dY,
            struct cka_workspace *w);
 
