@@ -32,7 +32,9 @@ static int eval_by_digits(struct experiment *x, struct llama_model *m, const str
         memset(&set, 0, sizeof set);
         struct accuracy_counts c;
         memset(&c, 0, sizeof c);
-        rc = arith_generate_distinct(&o, &r, DIGITS_EVAL_EXAMPLES, NULL, &set);
+        /* Small specs (smoke tests) get as many per length as their ID test set has. */
+        size_t count = DIGITS_EVAL_EXAMPLES < d->id_test_size ? DIGITS_EVAL_EXAMPLES : (size_t)d->id_test_size;
+        rc = arith_generate_distinct(&o, &r, count, NULL, &set);
         if (!rc) rc = eval_accuracy(m, &x->tok, format, &set, 0, x->spec->eval.batch,
                                     format->chain_of_thought ? COT_MAX_TOKENS : x->spec->eval.max_new_tokens, &c);
         arith_dataset_free(&set);

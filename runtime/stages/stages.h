@@ -19,6 +19,10 @@ int eval_model_accuracy(struct experiment *x, struct llama_model *m, const struc
                         const char *row, int seed, const char *label);
 int stage_atp(struct experiment *x, enum model_role role);
 int stage_circuit(struct experiment *x, enum model_role role);
+/* The grid: distill-<run>-<seed> trains distill.methods[run] for that seed into <output>/models/<run>-<seed>;
+ * eval-<run>-<seed> evaluates it into /runs/<run>/<seed>/metrics (stage_distill.c). */
+int stage_distill(struct experiment *x, int run, int seed);
+int stage_distill_eval(struct experiment *x, int run, int seed);
 /* The counterfactual kind attribution patching and circuits use: the first of data.atp_counterfactuals. */
 enum arith_cf_kind experiment_atp_kind(const struct experiment *x);
 
