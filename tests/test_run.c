@@ -28,21 +28,39 @@ static int file_exists(const char *path)
 
 static char *slurp(const char *path, size_t *n) { return testing_read_file(path, n); }
 
+/* Writes `text` to path with the first occurrence of `from` replaced by `to`. */
+static void write_replaced(const char *path, const char *text, const char *from, const char *to)
+{
+    const char *at = text ? strstr(text, from) : NULL;
+    CHECK(at != NULL);
+    FILE *f = fopen(path, "w");
+    if (!f || !at) { if (f) fclose(f); return; }
+    fwrite(text, 1, (size_t)(at - text), f);
+    fputs(to, f);
+    fputs(at + strlen(from), f);
+    fclose(f);
+}
+
+/* The distillation grid of smoke.yaml cut to one method (the variants below test other things). */
+static char *smoke_one_method(void)
+{
+    static const char *methods = "methods: [sft, kd, cot, cd_a, cd_b, sft_subnet, kd_subnet, cot_subnet, cd_a_subnet, "
+                                 "cd_b_subnet]";
+    size_t n;
+    char *text = slurp(testing_source_path("experiments/smoke.yaml"), &n);
+    char *at = text ? strstr(text, methods) : NULL;
+    CHECK(at != NULL);
+    if (!at) return text;
+    memmove(at + strlen("methods: [sft]"), at + strlen(methods), strlen(at + strlen(methods)) + 1);
+    memcpy(at, "methods: [sft]", strlen("methods: [sft]"));
+    return text;
+}
+
 /* A copy of smoke.yaml with a longer teacher run, so that a signal can arrive mid-training. */
 static void write_long_spec(const char *path)
 {
-    size_t n;
-    char *text = slurp(testing_source_path("experiments/smoke.yaml"), &n);
-    CHECK(text != NULL);
-    if (!text) return;
-    const char *from = "teacher: {steps: 20,";
-    char *at = strstr(text, from);
-    CHECK(at != NULL);
-    FILE *f = fopen(path, "w");
-    fwrite(text, 1, (size_t)(at - text), f);
-    fputs("teacher: {steps: 150,", f);
-    fputs(at + strlen(from), f);
-    fclose(f);
+    char *text = smoke_one_method();
+    write_replaced(path, text, "teacher: {steps: 20,", "teacher: {steps: 150,");
     free(text);
 }
 
@@ -56,6 +74,19 @@ int main(void)
     snprintf(args, sizeof args, "run %s --output %s", testing_source_path("experiments/smoke.yaml"), out_dir);
     CHECK(run(args) == 0);
     CHECK(strstr(output, "| teacher |") && strstr(output, "| base |"));
+    /* Every method of the grid trained and evaluated for both seeds. */
+    static const char *const methods[] = {"sft", "kd", "cot", "cd_a", "cd_b", "sft_subnet", "kd_subnet", "cot_subnet",
+                                          "cd_a_subnet", "cd_b_subnet"};
+    for (size_t i = 0; i < sizeof methods / sizeof *methods; i++) {
+        char row[64];
+        snprintf(row, sizeof row, "| %s |", methods[i]);
+        CHECK(strstr(output, row) != NULL);
+        for (int seed = 0; seed < 2; seed++) {
+            snprintf(path, sizeof path, "%s/models/%s-%d/model.safetensors", out_dir, methods[i], seed);
+            CHECK(file_exists(path));
+        }
+    }
+    CHECK(strstr(output, "strategy A map:") != NULL && strstr(output, "teacher traces") != NULL);
     snprintf(path, sizeof path, "%s/models/teacher/model.safetensors", out_dir);
     CHECK(file_exists(path));
     snprintf(path, sizeof path, "%s/models/student_base/config.json", out_dir);
@@ -65,6 +96,7 @@ int main(void)
     CHECK(run(args) == 0);
     CHECK(strstr(output, "[train-teacher] done in an earlier run: skipped") != NULL);
     CHECK(strstr(output, "[eval-student-base] done in an earlier run: skipped") != NULL);
+    CHECK(strstr(output, "[eval-cd_b_subnet-1] done in an earlier run: skipped") != NULL);
     CHECK(strstr(output, "step 1/") == NULL);
     CHECK(strstr(output, "| teacher |") != NULL);
 
@@ -109,17 +141,10 @@ int main(void)
     char mib_spec[4200], mib_out[4200];
     snprintf(mib_spec, sizeof mib_spec, "%s/mib.yaml", tmp);
     {
-        size_t n;
-        char *text = slurp(testing_source_path("experiments/smoke.yaml"), &n);
-        char *at = text ? strstr(text, "\ndata:\n") : NULL;
-        CHECK(at != NULL);
-        FILE *f = fopen(mib_spec, "w");
-        if (at) {
-            fwrite(text, 1, (size_t)(at - text) + 7, f);
-            fprintf(f, "  mib_jsonl: [\"%s\"]\n", testing_shared_path("data/mib_arithmetic/mib_arithmetic_addition_sample3.json"));
-            fputs(at + 7, f);
-        }
-        fclose(f);
+        char *text = smoke_one_method(), line[4400];
+        snprintf(line, sizeof line, "\ndata:\n  mib_jsonl: [\"%s\"]\n",
+                 testing_shared_path("data/mib_arithmetic/mib_arithmetic_addition_sample3.json"));
+        write_replaced(mib_spec, text, "\ndata:\n", line);
         free(text);
     }
     snprintf(mib_out, sizeof mib_out, "%s/mib", tmp);
@@ -145,7 +170,8 @@ int main(void)
     struct results_file r;
     CHECK(results_open_readonly(&r, path, MPI_COMM_WORLD) == 0);
     const char *stages[] = {"data", "train-teacher", "eval-teacher", "train-student-base", "eval-student-base",
-                            "atp-teacher", "atp-student-base", "circuit-teacher", "circuit-student-base"};
+                            "atp-teacher", "atp-student-base", "circuit-teacher", "circuit-student-base",
+                            "distill-cd_a-0", "eval-cd_a-0", "distill-cot_subnet-1", "eval-cd_b_subnet-1"};
     for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++) {
         char status[32];
         CHECK(results_stage_status(&r, stages[i], status, sizeof status) == 0 && strcmp(status, "done") == 0);
@@ -181,6 +207,12 @@ int main(void)
     CHECK(results_get_attr_f64(&r, "/circuits/teacher", "cpr", &v) == 0 && isfinite(v));
     CHECK(results_get_attr_f64(&r, "/circuits/base", "cmd", &v) == 0 && isfinite(v) && v >= 0);
     CHECK(results_exists(&r, "/circuits/teacher/nfs_edges") && results_exists(&r, "/circuits/teacher/nfs_nodes"));
+    /* Distillation: metrics per method and seed, strategy A's map. */
+    CHECK(results_get_attr_f64(&r, "/runs/cd_a/0/metrics", "mean_cka", &v) == 0 && v >= 0 && v <= 1.0001);
+    CHECK(results_get_attr_f64(&r, "/runs/cd_b/1/metrics", "robustness", &v) == 0 && v >= 0 && v <= 1);
+    CHECK(results_get_attr_f64(&r, "/runs/kd_subnet/0/metrics", "ood_accuracy", &v) == 0 && v >= 0 && v <= 1);
+    CHECK(results_get_attr_f64(&r, "/runs/sft/1/metrics", "nfs", &v) == 0);
+    CHECK(results_exists(&r, "/distill/cd_a-0/map") && results_exists(&r, "/runs/cot/0/train_loss"));
     snprintf(path, sizeof path, "%s/circuits/teacher.json", out_dir);
     char *circuit = slurp(path, &n_circuit);
     CHECK(circuit && strstr(circuit, "\"edges\":{\"input->a0.h0<q>\""));
