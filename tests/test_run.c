@@ -179,7 +179,7 @@ int main(void)
     double v = -1;
     size_t n_circuit;
     CHECK(results_get_attr_f64(&r, "/runs/teacher/0/metrics", "id_accuracy", &v) == 0 && v >= 0 && v <= 1);
-    CHECK(results_get_attr_f64(&r, "/runs/base/0/metrics", "ood_examples", &v) == 0 && v == 32);
+    CHECK(results_get_attr_f64(&r, "/runs/base/0/metrics", "ood_examples", &v) == 0 && v == 16);
     CHECK(results_get_attr_f64(&r, "/runs/teacher/train", "steps", &v) == 0 && v == 20);
     CHECK(results_exists(&r, "/runs/teacher/train/loss") && results_exists(&r, "/runs/teacher/train/accuracy"));
     float by_digits[32];
