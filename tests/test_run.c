@@ -42,7 +42,7 @@ static void write_replaced(const char *path, const char *text, const char *from,
 }
 
 /* The distillation grid of smoke.yaml cut to one method (the variants below test other things). */
-static char *smoke_one_method(void)
+static char *smoke_one_method(const char *method)
 {
     static const char *methods = "methods: [sft, kd, cot, cd_a, cd_b, sft_subnet, kd_subnet, cot_subnet, cd_a_subnet, "
                                  "cd_b_subnet]";
@@ -51,17 +51,69 @@ static char *smoke_one_method(void)
     char *at = text ? strstr(text, methods) : NULL;
     CHECK(at != NULL);
     if (!at) return text;
-    memmove(at + strlen("methods: [sft]"), at + strlen(methods), strlen(at + strlen(methods)) + 1);
-    memcpy(at, "methods: [sft]", strlen("methods: [sft]"));
+    char one[64];
+    snprintf(one, sizeof one, "methods: [%s]", method);
+    memmove(at + strlen(one), at + strlen(methods), strlen(at + strlen(methods)) + 1);
+    memcpy(at, one, strlen(one));
     return text;
 }
 
 /* A copy of smoke.yaml with a longer teacher run, so that a signal can arrive mid-training. */
 static void write_long_spec(const char *path)
 {
-    char *text = smoke_one_method();
+    char *text = smoke_one_method("sft");
     write_replaced(path, text, "teacher: {steps: 20,", "teacher: {steps: 150,");
     free(text);
+}
+
+/* The same with one CD-B run of 150 steps: its projection lives beside the model checkpoint. */
+static void write_long_distill_spec(const char *path)
+{
+    char *text = smoke_one_method("cd_b");
+    write_replaced(path, text, "distill: {steps: 5,", "distill: {steps: 150,");
+    free(text);
+}
+
+/* Runs spec straight into <tmp>/<label>-straight and, into <tmp>/<label>-broken, with SIGTERM as soon as checkpoint
+ * `ckpt` (relative to the output) exists, then again to finish: `model` (relative) must be bit-identical. */
+static void check_resume(const char *tmp, const char *spec, const char *label, const char *ckpt_rel,
+                         const char *model_rel)
+{
+    char args[8192], straight[4200], broken[4200], ckpt[4400], path[4400];
+    snprintf(straight, sizeof straight, "%s/%s-straight", tmp, label);
+    snprintf(args, sizeof args, "run %s --output %s", spec, straight);
+    CHECK(run(args) == 0);
+    snprintf(broken, sizeof broken, "%s/%s-broken", tmp, label);
+    snprintf(ckpt, sizeof ckpt, "%s/%s", broken, ckpt_rel);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        const char *bin = getenv("CIRCD_BINARY");
+        freopen("/dev/null", "w", stderr);
+        freopen("/dev/null", "w", stdout);
+        execl(bin ? bin : "./circd", "circd", "run", spec, "--output", broken, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 6000 && !file_exists(ckpt); i++) nanosleep(&(struct timespec){0, 10000000}, NULL);
+    CHECK(file_exists(ckpt));
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    CHECK(code == 75 || code == 0); /* 0 only if it finished before the signal arrived */
+    printf("%s: first run exited with %d\n", label, code);
+    snprintf(args, sizeof args, "run %s --output %s", spec, broken);
+    CHECK(run(args) == 0);
+    if (code == 75) CHECK(strstr(output, "resuming from") != NULL && strstr(output, "[data] done") != NULL);
+    size_t na = 0, nb = 0;
+    snprintf(path, sizeof path, "%s/%s", straight, model_rel);
+    char *a = slurp(path, &na);
+    snprintf(path, sizeof path, "%s/%s", broken, model_rel);
+    char *b = slurp(path, &nb);
+    CHECK(a && b && na == nb && memcmp(a, b, na) == 0);
+    free(a);
+    free(b);
 }
 
 int main(void)
@@ -100,48 +152,23 @@ int main(void)
     CHECK(strstr(output, "step 1/") == NULL);
     CHECK(strstr(output, "| teacher |") != NULL);
 
-    /* Interrupted and resumed == uninterrupted. */
-    char spec[4200], straight[4200], broken[4200], ckpt[4400];
+    /* Interrupted and resumed == uninterrupted: a teacher mid-training, and a CD-B run mid-distillation (its
+     * projection state is checkpointed beside the model). */
+    char spec[4200];
     snprintf(spec, sizeof spec, "%s/long.yaml", tmp);
     write_long_spec(spec);
-    snprintf(straight, sizeof straight, "%s/straight", tmp);
-    snprintf(args, sizeof args, "run %s --output %s", spec, straight);
-    CHECK(run(args) == 0);
-    snprintf(broken, sizeof broken, "%s/broken", tmp);
-    snprintf(ckpt, sizeof ckpt, "%s/checkpoints/teacher.ckpt", broken);
-    pid_t pid = fork();
-    if (pid == 0) {
-        const char *bin = getenv("CIRCD_BINARY");
-        freopen("/dev/null", "w", stderr);
-        freopen("/dev/null", "w", stdout);
-        execl(bin ? bin : "./circd", "circd", "run", spec, "--output", broken, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 2000 && !file_exists(ckpt); i++) nanosleep(&(struct timespec){0, 10000000}, NULL); /* the first checkpoint (step 10) */
-    CHECK(file_exists(ckpt));
-    kill(pid, SIGTERM);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    CHECK(code == 75 || code == 0); /* 0 only if it finished all 150 steps before the signal arrived */
-    printf("first run exited with %d\n", code);
-    snprintf(args, sizeof args, "run %s --output %s", spec, broken);
-    CHECK(run(args) == 0);
-    if (code == 75) CHECK(strstr(output, "resuming from") != NULL && strstr(output, "[data] done") != NULL);
-    size_t na = 0, nb = 0;
-    snprintf(path, sizeof path, "%s/models/teacher/model.safetensors", straight);
-    char *a = slurp(path, &na);
-    snprintf(path, sizeof path, "%s/models/teacher/model.safetensors", broken);
-    char *b = slurp(path, &nb);
-    CHECK(a && b && na == nb && memcmp(a, b, na) == 0);
-    free(a);
-    free(b);
+    check_resume(tmp, spec, "teacher", "checkpoints/teacher.ckpt", "models/teacher/model.safetensors");
+    snprintf(spec, sizeof spec, "%s/long-distill.yaml", tmp);
+    write_long_distill_spec(spec);
+    check_resume(tmp, spec, "cd_b", "checkpoints/cd_b-0.ckpt", "models/cd_b-0/model.safetensors");
+    snprintf(path, sizeof path, "%s/cd_b-broken/checkpoints/cd_b-0.ckpt.extra", tmp);
+    CHECK(file_exists(path));
 
     /* MIB's own rows as the attribution-patching set. */
     char mib_spec[4200], mib_out[4200];
     snprintf(mib_spec, sizeof mib_spec, "%s/mib.yaml", tmp);
     {
-        char *text = smoke_one_method(), line[4400];
+        char *text = smoke_one_method("sft"), line[4400];
         snprintf(line, sizeof line, "\ndata:\n  mib_jsonl: [\"%s\"]\n",
                  testing_shared_path("data/mib_arithmetic/mib_arithmetic_addition_sample3.json"));
         write_replaced(mib_spec, text, "\ndata:\n", line);
