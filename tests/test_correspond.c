@@ -15,19 +15,7 @@ enum { B = 3, T = 5 };
 
 static struct llama_config config(int d_model, int n_layers, int n_heads, int n_kv_heads)
 {
-    struct llama_config c = {0};
-    c.vocab_size = 13;
-    c.d_model = d_model;
-    c.n_layers = n_layers;
-    c.n_heads = n_heads;
-    c.n_kv_heads = n_kv_heads;
-    c.head_dim = 4;
-    c.d_ff = 24;
-    c.max_seq = 16;
-    c.rope_theta = 10000;
-    c.norm_eps = 1e-5f;
-    c.bos_token_id = c.eos_token_id = -1;
-    return c;
+    return testing_config(13, d_model, n_layers, n_heads, n_kv_heads, 4, 24, 16);
 }
 
 /* ---- gather / scatter_add ---- */

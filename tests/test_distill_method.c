@@ -16,19 +16,7 @@ enum { B = 3, T = 6, V = 13 };
 
 static struct llama_config config(int d, int layers, int heads, int kv)
 {
-    struct llama_config c = {0};
-    c.vocab_size = V;
-    c.d_model = d;
-    c.n_layers = layers;
-    c.n_heads = heads;
-    c.n_kv_heads = kv;
-    c.head_dim = 4;
-    c.d_ff = 2 * d;
-    c.max_seq = 8;
-    c.rope_theta = 10000;
-    c.norm_eps = 1e-5f;
-    c.bos_token_id = c.eos_token_id = -1;
-    return c;
+    return testing_config(V, d, layers, heads, kv, 4, 2 * d, 8);
 }
 
 static void randomize(struct llama_model *m, uint64_t seed)

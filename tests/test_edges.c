@@ -19,19 +19,7 @@ enum { B = 3, T = 6 };
 
 static struct llama_config config(int n_heads, int n_kv_heads)
 {
-    struct llama_config c = {0};
-    c.vocab_size = 13;
-    c.d_model = 16;
-    c.n_layers = 2;
-    c.n_heads = n_heads;
-    c.n_kv_heads = n_kv_heads;
-    c.head_dim = 4;
-    c.d_ff = 24;
-    c.max_seq = 32;
-    c.rope_theta = 10000;
-    c.norm_eps = 1e-5f;
-    c.bos_token_id = c.eos_token_id = -1;
-    return c;
+    return testing_config(13, 16, 2, n_heads, n_kv_heads, 4, 24, 32);
 }
 
 static void random_model(struct llama_model *m, const struct llama_config *cfg, uint64_t seed, float scale)

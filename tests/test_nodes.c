@@ -14,19 +14,7 @@ enum { B = 3, T = 6 };
 
 static struct llama_config config(void)
 {
-    struct llama_config c = {0};
-    c.vocab_size = 13;
-    c.d_model = 16;
-    c.n_layers = 2;
-    c.n_heads = 4;
-    c.n_kv_heads = 2;
-    c.head_dim = 4;
-    c.d_ff = 24;
-    c.max_seq = 16;
-    c.rope_theta = 10000;
-    c.norm_eps = 1e-5f;
-    c.bos_token_id = c.eos_token_id = -1;
-    return c;
+    return testing_config(13, 16, 2, 4, 2, 4, 24, 16);
 }
 
 /* M of every row after a forward of clean tokens with `node` patched to clean + eps * (corrupt - clean). */

@@ -13,19 +13,7 @@
 /* GQA 4:2 (two query heads per kv head); n_heads * head_dim = 16 != d_model = 8, so rows and columns differ. */
 static struct llama_config gqa_config(void)
 {
-    struct llama_config c = {0};
-    c.vocab_size = 13;
-    c.d_model = 8;
-    c.n_layers = 2;
-    c.n_heads = 4;
-    c.n_kv_heads = 2;
-    c.head_dim = 4;
-    c.d_ff = 10;
-    c.max_seq = 8;
-    c.rope_theta = 10000.0f;
-    c.norm_eps = 1e-5f;
-    c.bos_token_id = c.eos_token_id = -1;
-    return c;
+    return testing_config(13, 8, 2, 4, 2, 4, 10, 8);
 }
 
 static size_t count_of(const struct llama_model *m, const struct circuit_graph *g, const int *ups, int n,

@@ -1,5 +1,6 @@
 /* testing.c — implementation of testing.h. */
 #include "testing.h"
+#include "model/config.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -135,4 +136,22 @@ char *testing_read_file(const char *path, size_t *n)
     }
     fclose(f);
     return buf;
+}
+
+struct llama_config testing_config(int vocab, int d_model, int n_layers, int n_heads, int n_kv_heads, int head_dim,
+                                   int d_ff, int max_seq)
+{
+    struct llama_config c = {0};
+    c.vocab_size = vocab;
+    c.d_model = d_model;
+    c.n_layers = n_layers;
+    c.n_heads = n_heads;
+    c.n_kv_heads = n_kv_heads;
+    c.head_dim = head_dim;
+    c.d_ff = d_ff;
+    c.max_seq = max_seq;
+    c.rope_theta = 10000.0f;
+    c.norm_eps = 1e-5f;
+    c.bos_token_id = c.eos_token_id = -1;
+    return c;
 }

@@ -21,6 +21,12 @@ int testing_run_circd(const char *args, char *output, size_t cap);
 char *testing_read_file(const char *path, size_t *n);
 
 struct rng;
+struct llama_config;
+
+/* A small Llama config for model tests: the given shape, RoPE theta 10000, RMSNorm eps 1e-5, untied embeddings, no
+ * BOS/EOS ids. */
+struct llama_config testing_config(int vocab, int d_model, int n_layers, int n_heads, int n_kv_heads, int head_dim,
+                                   int d_ff, int max_seq);
 /* malloc'd arrays for tests (never NULL-sized): n normal values times scale, and a copy of x. */
 float *testing_randn(struct rng *r, size_t n, float scale);
 float *testing_copy(const float *x, size_t n);
