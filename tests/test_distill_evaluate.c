@@ -26,12 +26,7 @@ static struct llama_config teacher_config(void)
 
 static void randomise(struct llama_model *m, uint64_t seed)
 {
-    struct rng r;
-    rng_seed(&r, seed);
-    for (size_t i = 0; i < m->n_params; i++) m->params[i] = 0.4f * rng_normal(&r);
-    for (int i = 0; i < m->n_tensors; i++)
-        if (m->tensors[i].ndim == 1)
-            for (size_t j = 0; j < m->tensors[i].numel; j++) m->params[m->tensors[i].offset + j] = 1.0f;
+    testing_randomize_model(m, seed, 0.4f, 0.0f);
 }
 
 static void pairs_init(struct pair_set *ps, struct pair_batch *pb, int vocab)

@@ -21,13 +21,7 @@ static struct llama_config config(int d, int layers, int heads, int kv)
 
 static void randomize(struct llama_model *m, uint64_t seed)
 {
-    struct rng r;
-    rng_seed(&r, seed);
-    for (int i = 0; i < m->n_tensors; i++) {
-        const struct param_tensor *t = &m->tensors[i];
-        for (size_t j = 0; j < t->numel; j++)
-            m->params[t->offset + j] = t->ndim == 1 ? 1.0f + 0.1f * rng_normal(&r) : 0.4f * rng_normal(&r);
-    }
+    testing_randomize_model(m, seed, 0.4f, 0.1f);
 }
 
 static int32_t tokens[B * T], targets[B * T];

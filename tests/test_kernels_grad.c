@@ -42,35 +42,10 @@ static double weighted_sum(const float *out, const float *w, size_t n)
 
 typedef double (*loss_fn)(void);
 
-/* Central differences of loss() w.r.t. x at every element (or FD_MAX_POINTS random ones), against analytic. */
+/* Central differences against analytic gradients (testing.h), with this file's tolerances. */
 static void fd_check(const char *what, float *x, size_t n, const float *analytic, loss_fn loss, float h)
 {
-    double scale = 0.0;
-    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(analytic[i]));
-    size_t npts = n <= FD_MAX_POINTS ? n : FD_MAX_POINTS;
-    size_t bad = 0, worst = 0;
-    double worst_excess = -INFINITY, worst_num = 0.0, max_err = 0.0;
-    for (size_t k = 0; k < npts; k++) {
-        size_t i = n <= FD_MAX_POINTS ? k : (size_t)rng_below(&R, n);
-        float x0 = x[i], xp = x0 + h, xm = x0 - h;
-        x[i] = xp;
-        double lp = loss();
-        x[i] = xm;
-        double lm = loss();
-        x[i] = x0;
-        double num = (lp - lm) / ((double)xp - (double)xm);
-        double err = fabs(num - (double)analytic[i]);
-        double excess = err - (FD_RTOL * fabs((double)analytic[i]) + FD_ATOL * scale);
-        max_err = fmax(max_err, err);
-        if (excess > 0) bad++;
-        if (excess > worst_excess) { worst_excess = excess; worst = i; worst_num = num; }
-    }
-    printf("  %-40s %5zu points, max|grad| %.3e, max err %.3e (%.2e relative)\n", what, npts, scale, max_err,
-           scale > 0 ? max_err / scale : 0.0);
-    if (bad) fprintf(stderr, "  %s: %zu bad; worst [%zu] analytic %.9g numerical %.9g\n", what, bad, worst,
-                     analytic[worst], worst_num);
-    CHECK(bad == 0);
-    CHECK(scale > 0.0); /* a gradient that is identically zero tests nothing */
+    testing_fd_check(what, x, n, analytic, loss, h, (struct fd_tolerance){FD_RTOL, FD_ATOL, FD_MAX_POINTS}, &R);
 }
 
 /* ---------------------------------------------------------------- matmul */

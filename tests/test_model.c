@@ -32,13 +32,7 @@ static struct llama_config small_config(int n_kv_heads, int head_dim, int tie)
 /* Random weights large enough that every nonlinearity matters. */
 static void randomize(struct llama_model *m, uint64_t seed)
 {
-    struct rng r;
-    rng_seed(&r, seed);
-    for (int i = 0; i < m->n_tensors; i++) {
-        const struct param_tensor *t = &m->tensors[i];
-        for (size_t j = 0; j < t->numel; j++)
-            m->params[t->offset + j] = t->ndim == 1 ? 1.0f + 0.2f * rng_normal(&r) : 0.5f * rng_normal(&r);
-    }
+    testing_randomize_model(m, seed, 0.5f, 0.2f);
 }
 
 static void random_tokens(int32_t *tokens, int n, int vocab, uint64_t seed)

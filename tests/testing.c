@@ -1,6 +1,6 @@
 /* testing.c — implementation of testing.h. */
 #include "testing.h"
-#include "model/config.h"
+#include "model/model.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -154,4 +154,47 @@ struct llama_config testing_config(int vocab, int d_model, int n_layers, int n_h
     c.norm_eps = 1e-5f;
     c.bos_token_id = c.eos_token_id = -1;
     return c;
+}
+
+void testing_randomize_model(struct llama_model *m, uint64_t seed, float scale, float norm_spread)
+{
+    struct rng r;
+    rng_seed(&r, seed);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct param_tensor *t = &m->tensors[i];
+        for (size_t j = 0; j < t->numel; j++) {
+            float z = rng_normal(&r);
+            m->params[t->offset + j] = t->ndim == 1 ? 1.0f + norm_spread * z : scale * z;
+        }
+    }
+}
+
+void testing_fd_check(const char *what, float *x, size_t n, const float *analytic, double (*loss)(void), float h,
+                      struct fd_tolerance tol, struct rng *r)
+{
+    double scale = 0.0;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(analytic[i]));
+    size_t points = n <= tol.max_points ? n : tol.max_points, bad = 0, worst = 0;
+    double worst_excess = -INFINITY, worst_num = 0.0, max_err = 0.0;
+    for (size_t k = 0; k < points; k++) {
+        size_t i = n <= tol.max_points ? k : (size_t)rng_below(r, n);
+        float x0 = x[i], xp = x0 + h, xm = x0 - h;
+        x[i] = xp;
+        double lp = loss();
+        x[i] = xm;
+        double lm = loss();
+        x[i] = x0;
+        double num = (lp - lm) / ((double)xp - (double)xm);
+        double err = fabs(num - (double)analytic[i]);
+        double excess = err - (tol.rtol * fabs((double)analytic[i]) + tol.atol * scale);
+        max_err = fmax(max_err, err);
+        if (excess > 0) bad++;
+        if (excess > worst_excess) { worst_excess = excess; worst = i; worst_num = num; }
+    }
+    printf("  %-44s %5zu points, max|grad| %.3e, max err %.3e (%.2e relative)\n", what, points, scale, max_err,
+           scale > 0 ? max_err / scale : 0.0);
+    if (bad) fprintf(stderr, "  %s: %zu bad; worst [%zu] analytic %.9g numerical %.9g\n", what, bad, worst,
+                     analytic[worst], worst_num);
+    CHECK(bad == 0);
+    CHECK(scale > 0.0); /* an identically zero gradient tests nothing */
 }

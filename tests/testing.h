@@ -4,6 +4,7 @@
 #define CIRCD_TESTING_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 extern int testing_passed, testing_failed;
 
@@ -22,11 +23,22 @@ char *testing_read_file(const char *path, size_t *n);
 
 struct rng;
 struct llama_config;
+struct llama_model;
 
 /* A small Llama config for model tests: the given shape, RoPE theta 10000, RMSNorm eps 1e-5, untied embeddings, no
  * BOS/EOS ids. */
 struct llama_config testing_config(int vocab, int d_model, int n_layers, int n_heads, int n_kv_heads, int head_dim,
                                    int d_ff, int max_seq);
+/* Random weights for model tests, drawn element by element in parameter order: matrices scale·N(0, 1), norm weights
+ * 1 + norm_spread·N(0, 1). */
+void testing_randomize_model(struct llama_model *m, uint64_t seed, float scale, float norm_spread);
+
+/* Central differences of loss() w.r.t. x (every element when n <= max_points, else max_points elements drawn with
+ * r) against analytic: CHECKs |numerical - analytic| <= rtol·|analytic| + atol·max|analytic| everywhere and that
+ * the gradient is not identically zero; prints one summary line and the worst element on failure. */
+struct fd_tolerance { double rtol, atol; size_t max_points; };
+void testing_fd_check(const char *what, float *x, size_t n, const float *analytic, double (*loss)(void), float h,
+                      struct fd_tolerance tol, struct rng *r);
 /* malloc'd arrays for tests (never NULL-sized): n normal values times scale, and a copy of x. */
 float *testing_randn(struct rng *r, size_t n, float scale);
 float *testing_copy(const float *x, size_t n);
