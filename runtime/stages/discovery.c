@@ -65,30 +65,29 @@ static int write_node_scores(struct results_file *r, const char *path, const str
     return rc;
 }
 
-/* Exact patching of the sample and the agreement of plain AtP with it. */
-static int run_exact(struct llama_model *m, const struct pair_set *sample, struct results_file *r, const char *name,
-                     int rank, const char *prefix)
+/* Exact patching of the sample and the agreement of plain AtP with it. `exact` holds the exact effects when AtP*
+ * already patched these nodes (its first n_nodes are the same nodes in the same order); else it is computed here. */
+static int run_exact(struct llama_model *m, const struct pair_set *sample, struct node_scores *exact,
+                     struct results_file *r, const char *name, int rank, const char *prefix)
 {
-    struct node_scores atp, exact;
+    struct node_scores atp;
     char path[256];
     int rc = node_scores_init(&atp, &m->config);
     if (rc) return rc;
-    if ((rc = node_scores_init(&exact, &m->config))) { node_scores_free(&atp); return rc; }
     rc = over_batches(m, sample, 0, 0, &atp);
-    if (!rc) rc = over_batches(m, sample, 1, 0, &exact);
+    if (!rc && !exact->pairs) rc = over_batches(m, sample, 1, 0, exact);
     snprintf(path, sizeof path, "/atp/%s/exact", name);
-    if (!rc) rc = write_node_scores(r, path, &exact);
+    if (!rc) rc = write_node_scores(r, path, exact);
     if (!rc) {
-        double pearson = correlation_pearson(atp.signed_sum, exact.signed_sum, exact.n_nodes);
-        double spearman = correlation_spearman(atp.signed_sum, exact.signed_sum, exact.n_nodes);
+        double pearson = correlation_pearson(atp.signed_sum, exact->signed_sum, exact->n_nodes);
+        double spearman = correlation_spearman(atp.signed_sum, exact->signed_sum, exact->n_nodes);
         rc = results_set_attr_f64(r, path, "pearson_with_atp", pearson);
         if (!rc) rc = results_set_attr_f64(r, path, "spearman_with_atp", spearman);
         if (!rc && rank == 0)
             fprintf(stderr, "%s AtP vs exact patching on %lld pairs, %d nodes: Pearson %.3f, Spearman %.3f\n", prefix,
-                    (long long)exact.pairs, exact.n_nodes, pearson, spearman);
+                    (long long)exact->pairs, exact->n_nodes, pearson, spearman);
     }
     node_scores_free(&atp);
-    node_scores_free(&exact);
     return rc;
 }
 
@@ -96,7 +95,8 @@ static int run_exact(struct llama_model *m, const struct pair_set *sample, struc
  * /atp/<name>/atp_star [n_nodes, 5] (AtP, QK-fixed, GradDrop, exact, |exact| per-pair means; NaN where off) with
  * the agreement as attributes. */
 static int run_atp_star(struct llama_model *m, const struct pair_set *sample, const struct discovery_options *o,
-                        struct results_file *r, const char *name, int rank, const char *prefix)
+                        struct results_file *r, const char *name, int rank, const char *prefix,
+                        struct node_scores *exact_nodes)
 {
     /* GradDrop needs two layers to drop one of; a one-layer model gets the other variants. */
     struct atp_star_options so = {o->qk_fix, o->qk_fix, o->grad_drop && m->config.n_layers >= 2};
@@ -114,6 +114,15 @@ static int run_atp_star(struct llama_model *m, const struct pair_set *sample, co
         if (!rc) rc = atp_star_exact_batch(m, &sample->batches[b], &exact);
     }
     if (!rc) rc = atp_star_agreement(&est, &exact, &ag);
+    if (!rc) { /* the z / MLP nodes' exact effects, for /atp/<name>/exact */
+        for (int i = 0; i < exact_nodes->n_nodes; i++) {
+            exact_nodes->signed_sum[i] = exact.signed_sum[i];
+            exact_nodes->abs_sum[i] = exact.abs_sum[i];
+        }
+        exact_nodes->metric_clean_sum = exact.metric_clean_sum;
+        exact_nodes->metric_corrupt_sum = exact.metric_corrupt_sum;
+        exact_nodes->pairs = exact.pairs;
+    }
     int n = est.n_nodes;
     float *rows = rc ? NULL : xmalloc((size_t)n * 5 * sizeof *rows);
     char *names = rc ? NULL : xmalloc((size_t)n * 40 + 1);
@@ -292,8 +301,11 @@ int discovery_run(struct llama_model *m, const struct pair_set *pairs, const str
     node_scores_free(&nodes);
     if (!rc && o->level == GRAPH_LEVEL_EDGE) rc = run_edges(m, pairs, o, r, name, rank, prefix);
     if (!rc && sample && sample->pairs && o->exact_samples) {
-        rc = run_exact(m, sample, r, name, rank, prefix);
-        if (!rc && (o->qk_fix || o->grad_drop)) rc = run_atp_star(m, sample, o, r, name, rank, prefix);
+        struct node_scores exact;
+        if ((rc = node_scores_init(&exact, &m->config))) return rc;
+        if (o->qk_fix || o->grad_drop) rc = run_atp_star(m, sample, o, r, name, rank, prefix, &exact);
+        if (!rc) rc = run_exact(m, sample, &exact, r, name, rank, prefix);
+        node_scores_free(&exact);
     }
     return rc;
 }
