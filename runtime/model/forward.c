@@ -1,5 +1,7 @@
 /* forward.c — the forward pass of the Llama model over a [B, T] batch of token ids, firing the hook points in
- * TransformerLens order, with the mean next-token cross-entropy when targets are given. */
+ * TransformerLens order, with the mean next-token cross-entropy when targets are given. Its pieces (embedding, one
+ * layer, final norm + lm_head) are shared with forward_range.c, so a pipeline stage computes exactly the same
+ * values. */
 #include <math.h>
 #include <string.h>
 
@@ -7,7 +9,7 @@
 #include "model/model_internal.h"
 #include "util/error.h"
 
-static int check_tokens(const struct llama_model *m, const int32_t *ids, size_t n, const char *what, int allow_ignore)
+int model_check_tokens(const struct llama_model *m, const int32_t *ids, size_t n, const char *what, int allow_ignore)
 {
     for (size_t i = 0; i < n; i++) {
         int32_t id = ids[i];
@@ -18,74 +20,97 @@ static int check_tokens(const struct llama_model *m, const int32_t *ids, size_t 
     return CIRCD_OK;
 }
 
-int model_forward(struct llama_model *m, const int32_t *tokens, const int32_t *targets, int B, int T)
+void forward_begin(struct llama_model *m, const int32_t *tokens, const int32_t *targets, int B, int T)
+{
+    size_t N = (size_t)B * T;
+    m->B = B;
+    m->T = T;
+    if (tokens) memcpy(m->acts.tokens, tokens, N * sizeof(int32_t));
+    if (targets) memcpy(m->acts.targets, targets, N * sizeof(int32_t));
+    else for (size_t i = 0; i < N; i++) m->acts.targets[i] = -1;
+    m->loss = NAN;
+    m->n_loss_rows = 0;
+}
+
+void forward_embed(struct llama_model *m, const int32_t *tokens)
+{
+    embedding_forward(m->acts.embed, tokens, m->w.embed, m->B * m->T, m->config.d_model);
+    hook_fire_forward(m, HOOK_EMBED, -1, m->acts.embed);
+}
+
+void forward_layer(struct llama_model *m, int l)
 {
     const struct llama_config *c = &m->config;
+    int B = m->B, T = m->T, n = B * T;
+    size_t N = (size_t)n;
+    int d = c->d_model, nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim, ff = c->d_ff;
+    int qd = nh * hd, kvd = nkv * hd;
+    float eps = c->norm_eps;
+    struct layer_acts *a = &m->acts.layers[l];
+    const struct layer_params *p = &m->w.layers[l];
+    hook_fire_forward(m, HOOK_RESID_PRE, l, a->resid_pre);
+
+    rmsnorm_forward(a->ln1, a->ln1_rstd, a->resid_pre, p->ln1, n, d, eps);
+    matmul_forward(a->q, a->ln1, p->wq, n, d, qd);
+    hook_fire_forward(m, HOOK_ATTN_Q, l, a->q);
+    matmul_forward(a->k, a->ln1, p->wk, n, d, kvd);
+    hook_fire_forward(m, HOOK_ATTN_K, l, a->k);
+    matmul_forward(a->v, a->ln1, p->wv, n, d, kvd);
+    hook_fire_forward(m, HOOK_ATTN_V, l, a->v);
+    rope_forward(a->q_rot, a->q, m->rope_cos, m->rope_sin, B, T, nh, hd, 0);
+    hook_fire_forward(m, HOOK_ATTN_ROT_Q, l, a->q_rot);
+    rope_forward(a->k_rot, a->k, m->rope_cos, m->rope_sin, B, T, nkv, hd, 0);
+    hook_fire_forward(m, HOOK_ATTN_ROT_K, l, a->k_rot);
+    attention_pattern_forward(a->pattern, a->q_rot, a->k_rot, B, T, T, nh, nkv, hd);
+    hook_fire_forward(m, HOOK_ATTN_PATTERN, l, a->pattern);
+    attention_mix_forward(a->z, a->pattern, a->v, B, T, T, nh, nkv, hd);
+    hook_fire_forward(m, HOOK_ATTN_Z, l, a->z);
+    matmul_forward(a->attn_out, a->z, p->wo, n, qd, d);
+    hook_fire_forward(m, HOOK_ATTN_OUT, l, a->attn_out);
+    vec_add(a->resid_mid, a->resid_pre, a->attn_out, N * d);
+    hook_fire_forward(m, HOOK_RESID_MID, l, a->resid_mid);
+
+    rmsnorm_forward(a->ln2, a->ln2_rstd, a->resid_mid, p->ln2, n, d, eps);
+    matmul_forward(a->gate, a->ln2, p->w_gate, n, d, ff);
+    hook_fire_forward(m, HOOK_MLP_PRE, l, a->gate);
+    matmul_forward(a->up, a->ln2, p->w_up, n, d, ff);
+    hook_fire_forward(m, HOOK_MLP_PRE_LINEAR, l, a->up);
+    swiglu_forward(a->hidden, a->gate, a->up, N * ff);
+    hook_fire_forward(m, HOOK_MLP_POST, l, a->hidden);
+    matmul_forward(a->mlp_out, a->hidden, p->w_down, n, ff, d);
+    hook_fire_forward(m, HOOK_MLP_OUT, l, a->mlp_out);
+    vec_add(a->resid_post, a->resid_mid, a->mlp_out, N * d);
+    hook_fire_forward(m, HOOK_RESID_POST, l, a->resid_post);
+}
+
+void forward_head(struct llama_model *m)
+{
+    const struct llama_config *c = &m->config;
+    int n = m->B * m->T;
+    struct model_acts *acts = &m->acts;
+    const float *final_resid = c->n_layers ? acts->layers[c->n_layers - 1].resid_post : acts->embed;
+    rmsnorm_forward(acts->ln_final, acts->ln_final_rstd, final_resid, m->w.norm, n, c->d_model, c->norm_eps);
+    hook_fire_forward(m, HOOK_LN_FINAL, -1, acts->ln_final);
+    matmul_forward(acts->logits, acts->ln_final, m->w.lm_head, n, c->d_model, c->vocab_size);
+    hook_fire_forward(m, HOOK_LOGITS, -1, acts->logits);
+}
+
+int model_forward(struct llama_model *m, const int32_t *tokens, const int32_t *targets, int B, int T)
+{
     int rc = model_reserve(m, B, T);
     if (rc) return rc;
     size_t N = (size_t)B * T;
-    if ((rc = check_tokens(m, tokens, N, "tokens", 0))) return rc;
-    if (targets && (rc = check_tokens(m, targets, N, "targets", 1))) return rc;
+    if ((rc = model_check_tokens(m, tokens, N, "tokens", 0))) return rc;
+    if (targets && (rc = model_check_tokens(m, targets, N, "targets", 1))) return rc;
 
-    int d = c->d_model, nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim, ff = c->d_ff;
-    int qd = nh * hd, kvd = nkv * hd, V = c->vocab_size, n = (int)N;
-    float eps = c->norm_eps;
-    struct model_acts *acts = &m->acts;
-    m->B = B;
-    m->T = T;
-    memcpy(acts->tokens, tokens, N * sizeof(int32_t));
-    if (targets) memcpy(acts->targets, targets, N * sizeof(int32_t));
-    else for (size_t i = 0; i < N; i++) acts->targets[i] = -1;
+    forward_begin(m, tokens, targets, B, T);
+    forward_embed(m, tokens);
+    for (int l = 0; l < m->config.n_layers; l++) forward_layer(m, l);
+    forward_head(m);
 
-    embedding_forward(acts->embed, tokens, m->w.embed, n, d);
-    hook_fire_forward(m, HOOK_EMBED, -1, acts->embed);
-    for (int l = 0; l < c->n_layers; l++) {
-        struct layer_acts *a = &acts->layers[l];
-        const struct layer_params *p = &m->w.layers[l];
-        hook_fire_forward(m, HOOK_RESID_PRE, l, a->resid_pre);
-
-        rmsnorm_forward(a->ln1, a->ln1_rstd, a->resid_pre, p->ln1, n, d, eps);
-        matmul_forward(a->q, a->ln1, p->wq, n, d, qd);
-        hook_fire_forward(m, HOOK_ATTN_Q, l, a->q);
-        matmul_forward(a->k, a->ln1, p->wk, n, d, kvd);
-        hook_fire_forward(m, HOOK_ATTN_K, l, a->k);
-        matmul_forward(a->v, a->ln1, p->wv, n, d, kvd);
-        hook_fire_forward(m, HOOK_ATTN_V, l, a->v);
-        rope_forward(a->q_rot, a->q, m->rope_cos, m->rope_sin, B, T, nh, hd, 0);
-        hook_fire_forward(m, HOOK_ATTN_ROT_Q, l, a->q_rot);
-        rope_forward(a->k_rot, a->k, m->rope_cos, m->rope_sin, B, T, nkv, hd, 0);
-        hook_fire_forward(m, HOOK_ATTN_ROT_K, l, a->k_rot);
-        attention_pattern_forward(a->pattern, a->q_rot, a->k_rot, B, T, T, nh, nkv, hd);
-        hook_fire_forward(m, HOOK_ATTN_PATTERN, l, a->pattern);
-        attention_mix_forward(a->z, a->pattern, a->v, B, T, T, nh, nkv, hd);
-        hook_fire_forward(m, HOOK_ATTN_Z, l, a->z);
-        matmul_forward(a->attn_out, a->z, p->wo, n, qd, d);
-        hook_fire_forward(m, HOOK_ATTN_OUT, l, a->attn_out);
-        vec_add(a->resid_mid, a->resid_pre, a->attn_out, N * d);
-        hook_fire_forward(m, HOOK_RESID_MID, l, a->resid_mid);
-
-        rmsnorm_forward(a->ln2, a->ln2_rstd, a->resid_mid, p->ln2, n, d, eps);
-        matmul_forward(a->gate, a->ln2, p->w_gate, n, d, ff);
-        hook_fire_forward(m, HOOK_MLP_PRE, l, a->gate);
-        matmul_forward(a->up, a->ln2, p->w_up, n, d, ff);
-        hook_fire_forward(m, HOOK_MLP_PRE_LINEAR, l, a->up);
-        swiglu_forward(a->hidden, a->gate, a->up, N * ff);
-        hook_fire_forward(m, HOOK_MLP_POST, l, a->hidden);
-        matmul_forward(a->mlp_out, a->hidden, p->w_down, n, ff, d);
-        hook_fire_forward(m, HOOK_MLP_OUT, l, a->mlp_out);
-        vec_add(a->resid_post, a->resid_mid, a->mlp_out, N * d);
-        hook_fire_forward(m, HOOK_RESID_POST, l, a->resid_post);
-    }
-    const float *final_resid = c->n_layers ? acts->layers[c->n_layers - 1].resid_post : acts->embed;
-    rmsnorm_forward(acts->ln_final, acts->ln_final_rstd, final_resid, m->w.norm, n, d, eps);
-    hook_fire_forward(m, HOOK_LN_FINAL, -1, acts->ln_final);
-    matmul_forward(acts->logits, acts->ln_final, m->w.lm_head, n, d, V);
-    hook_fire_forward(m, HOOK_LOGITS, -1, acts->logits);
-
-    m->loss = NAN;
-    m->n_loss_rows = 0;
     if (targets) {
-        crossentropy_forward(acts->losses, acts->logits, targets, n, V);
+        struct model_acts *acts = &m->acts;
+        crossentropy_forward(acts->losses, acts->logits, targets, (int)N, m->config.vocab_size);
         double sum = 0.0;
         for (size_t i = 0; i < N; i++)
             if (targets[i] >= 0) { sum += acts->losses[i]; m->n_loss_rows++; }
