@@ -87,12 +87,13 @@ void graph_scores_from_nodes(const struct circuit_graph *g, const double *node_v
     for (int n = 0; n < g->n_up - 1; n++) scores[graph_up_from_node(g, n)] = node_values[n];
 }
 
-/* Mean M over the dataset of each circuit (NULL: nothing ablated): metrics[i]. */
-static int evaluate(struct faithfulness *f, const struct circuit *const *circuits, int n, double *metrics)
+/* Mean M over the dataset of each circuit (NULL: nothing ablated): metrics[i]. rc: a local failure so far, passed
+ * to the shard reduction instead of evaluating (the other shards must hear of it). */
+static int evaluate(struct faithfulness *f, const struct circuit *const *circuits, int n, double *metrics, int rc)
 {
-    int any_ablation = 0, rc = CIRCD_OK;
-    for (int i = 0; i < n; i++) { metrics[i] = 0; any_ablation |= circuits[i] != NULL; }
-    for (int k = 0; k < f->n_batches && !rc; k++) {
+    int any_ablation = 0;
+    for (int i = 0; i < n; i++) { metrics[i] = 0; any_ablation |= !rc && circuits[i] != NULL; }
+    for (int k = f->shard.first; k < f->shard.end && !rc; k++) {
         const struct pair_batch *pb = &f->batches[k];
         if (any_ablation && f->kind == ABLATION_MEAN) ablation_means_fill(&f->means, pb->B, pb->T, f->ablated);
         if (any_ablation && f->kind == ABLATION_COUNTERFACTUAL) {
@@ -109,15 +110,34 @@ static int evaluate(struct faithfulness *f, const struct circuit *const *circuit
             for (int b = 0; b < pb->B; b++) metrics[i] += f->rows[b];
         }
     }
+    if (f->shard.reduce) rc = f->shard.reduce(f->shard.ctx, rc, metrics, (size_t)n);
     for (int i = 0; i < n; i++) metrics[i] /= (double)f->n_rows;
     return rc;
 }
 
-int faithfulness_init(struct faithfulness *f, const struct llama_model *m, const struct circuit_graph *g,
-                      const struct pair_batch *batches, int n_batches, enum ablation_kind kind)
+/* Sharded mean ablation: the means' sums and counts over every shard (rc as for evaluate). */
+static int reduce_means(struct faithfulness *f, int rc)
+{
+    struct ablation_means *a = &f->means;
+    double *count = rc ? NULL : xmalloc((size_t)a->max_T * sizeof *count);
+    if (!rc && !count) rc = CIRCD_ENOMEM;
+    for (int t = 0; t < a->max_T && !rc; t++) count[t] = (double)a->count[t];
+    rc = f->shard.reduce(f->shard.ctx, rc, a->sum, (size_t)a->n_up * a->max_T * a->d_model);
+    if (!rc) rc = f->shard.reduce(f->shard.ctx, rc, count, (size_t)a->max_T);
+    for (int t = 0; t < a->max_T && !rc; t++) a->count[t] = (int64_t)count[t];
+    free(count);
+    return rc;
+}
+
+int faithfulness_init_sharded(struct faithfulness *f, const struct llama_model *m, const struct circuit_graph *g,
+                              const struct pair_batch *batches, int n_batches, enum ablation_kind kind,
+                              const struct faith_shard *shard)
 {
     memset(f, 0, sizeof *f);
     if (n_batches < 1) return err_set(CIRCD_EINPUT, "faithfulness needs at least one batch of pairs");
+    if (shard && !(shard->first >= 0 && shard->first <= shard->end && shard->end <= n_batches))
+        return err_set(CIRCD_EINPUT, "faithfulness: shard [%d, %d) of %d batches", shard->first, shard->end,
+                       n_batches);
     int max_B = 0, max_T = 0;
     for (int k = 0; k < n_batches; k++) {
         if (batches[k].B < 1 || batches[k].T < 1)
@@ -126,35 +146,44 @@ int faithfulness_init(struct faithfulness *f, const struct llama_model *m, const
         if (batches[k].T > max_T) max_T = batches[k].T;
         f->n_rows += batches[k].B;
     }
+    f->shard = shard ? *shard : (struct faith_shard){0, n_batches, NULL, NULL};
     f->m = m;
     f->g = g;
     f->batches = batches;
     f->n_batches = n_batches;
     f->kind = kind;
+    /* Local failures from here on travel through the shard reductions (evaluate's rc). */
     int rc = edge_runner_init(&f->runner, m, g, max_B, max_T);
-    if (rc) { faithfulness_free(f); return rc; }
-    f->ablated = xmalloc(edge_outputs_numel(&f->runner, m, max_B, max_T) * sizeof(float));
-    f->alpha = xmalloc((size_t)g->n_up * g->n_down * sizeof(float));
-    f->rows = xmalloc((size_t)max_B * sizeof(double));
-    if (!f->ablated || !f->alpha || !f->rows) { faithfulness_free(f); return CIRCD_ENOMEM; }
+    if (!rc) {
+        f->ablated = xmalloc(edge_outputs_numel(&f->runner, m, max_B, max_T) * sizeof(float));
+        f->alpha = xmalloc((size_t)g->n_up * g->n_down * sizeof(float));
+        f->rows = xmalloc((size_t)max_B * sizeof(double));
+        if (!f->ablated || !f->alpha || !f->rows) rc = CIRCD_ENOMEM;
+    }
     if (kind == ABLATION_MEAN) {
-        rc = ablation_means_init(&f->means, g, m, max_T);
-        for (int k = 0; k < n_batches && !rc; k++) rc = ablation_means_add(&f->means, &f->runner, m, &batches[k]);
+        if (!rc) rc = ablation_means_init(&f->means, g, m, max_T);
+        for (int k = f->shard.first; k < f->shard.end && !rc; k++)
+            rc = ablation_means_add(&f->means, &f->runner, m, &batches[k]);
+        if (f->shard.reduce && (rc = reduce_means(f, rc))) { faithfulness_free(f); return rc; } /* failed everywhere */
         if (!rc) ablation_means_finish(&f->means);
     }
     struct circuit empty = {0};
     if (!rc) rc = circuit_alloc(&empty, g);
-    if (!rc) {
-        circuit_set_empty(&empty);
-        const struct circuit *both[2] = {NULL, &empty};
-        double metrics[2];
-        rc = evaluate(f, both, 2, metrics);
-        f->metric_model = metrics[0];
-        f->metric_empty = metrics[1];
-    }
+    if (!rc) circuit_set_empty(&empty);
+    const struct circuit *both[2] = {NULL, &empty};
+    double metrics[2];
+    rc = evaluate(f, both, 2, metrics, rc);
+    f->metric_model = metrics[0];
+    f->metric_empty = metrics[1];
     circuit_free(&empty);
     if (rc) faithfulness_free(f);
     return rc;
+}
+
+int faithfulness_init(struct faithfulness *f, const struct llama_model *m, const struct circuit_graph *g,
+                      const struct pair_batch *batches, int n_batches, enum ablation_kind kind)
+{
+    return faithfulness_init_sharded(f, m, g, batches, n_batches, kind, NULL);
 }
 
 void faithfulness_free(struct faithfulness *f)
@@ -167,14 +196,20 @@ void faithfulness_free(struct faithfulness *f)
     memset(f, 0, sizeof *f);
 }
 
-int faithfulness_metrics(struct faithfulness *f, const struct circuit *circuits, int n, double *metrics)
+/* faithfulness_metrics after a local failure rc (passed on to the shards). */
+static int metrics_of(struct faithfulness *f, const struct circuit *circuits, int n, double *metrics, int rc)
 {
-    const struct circuit **list = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *list);
-    if (!list) return CIRCD_ENOMEM;
-    for (int i = 0; i < n; i++) list[i] = &circuits[i];
-    int rc = evaluate(f, list, n, metrics);
+    const struct circuit **list = rc ? NULL : xmalloc((size_t)(n > 0 ? n : 1) * sizeof *list);
+    if (!rc && !list) rc = CIRCD_ENOMEM;
+    for (int i = 0; i < n && !rc; i++) list[i] = &circuits[i];
+    rc = evaluate(f, list, n, metrics, rc);
     free(list);
     return rc;
+}
+
+int faithfulness_metrics(struct faithfulness *f, const struct circuit *circuits, int n, double *metrics)
+{
+    return metrics_of(f, circuits, n, metrics, CIRCD_OK);
 }
 
 double faithfulness_normalise(const struct faithfulness *f, double metric)
@@ -239,10 +274,8 @@ static int evaluate_points(struct faithfulness *f, enum graph_level level, const
     int built = 0, rc = CIRCD_OK;
     for (; built < n && !rc; built++) rc = circuit_alloc(&circuits[built], f->g);
     if (rc) built--; /* the failed one freed itself */
-    if (!rc) {
-        build_circuits(f->g, level, scores, absolute, percents, n, circuits, points);
-        rc = faithfulness_metrics(f, circuits, n, metrics);
-    }
+    if (!rc) build_circuits(f->g, level, scores, absolute, percents, n, circuits, points);
+    rc = metrics_of(f, circuits, n, metrics, rc);
     for (int i = 0; i < n && !rc; i++) {
         points[i].metric = metrics[i];
         points[i].f = faithfulness_normalise(f, metrics[i]);

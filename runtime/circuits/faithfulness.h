@@ -56,7 +56,20 @@ void circuit_alpha(const struct circuit *c, float *alpha);
  * layer-major, then MLPs; e.g. signed_sum / pairs): scores[0] (the input) = NaN. */
 void graph_scores_from_nodes(const struct circuit_graph *g, const double *node_values, double *scores);
 
+/* Sharded evaluation (e.g. over MPI ranks): this process evaluates only batches [first, end) of the dataset it was
+ * given — every process is given all of them, so the sizes, n_rows and the means' shape are of the whole set — and
+ * `reduce` replaces its per-shard sums (n values) by the sums over every shard, the same on every process. reduce
+ * is called the same number of times on every process, also after a local failure (rc != 0; sums are then not
+ * to be read), and returns nonzero on every process when any failed. Errors in the arguments (no batches, a bad
+ * size) are the same on every process and return before any reduce. */
+struct faith_shard {
+    int first, end;
+    int (*reduce)(void *ctx, int rc, double *sums, size_t n);
+    void *ctx;
+};
+
 struct faithfulness {
+    struct faith_shard shard;  /* {0, n_batches, NULL, NULL} unless sharded */
     const struct llama_model *m;
     const struct circuit_graph *g;
     const struct pair_batch *batches;
@@ -76,6 +89,10 @@ struct faithfulness {
  * and M(∅). CIRCD_EINPUT for no batches, an empty batch or a bad token; CIRCD_ENOMEM. */
 int faithfulness_init(struct faithfulness *f, const struct llama_model *m, const struct circuit_graph *g,
                       const struct pair_batch *batches, int n_batches, enum ablation_kind kind);
+/* The same, evaluating only shard->first .. shard->end - 1 of the batches and combining with shard->reduce. */
+int faithfulness_init_sharded(struct faithfulness *f, const struct llama_model *m, const struct circuit_graph *g,
+                              const struct pair_batch *batches, int n_batches, enum ablation_kind kind,
+                              const struct faith_shard *shard);
 void faithfulness_free(struct faithfulness *f);
 /* metrics[i] = M(circuits[i]) averaged over the dataset; one ablation run per batch serves all n circuits. */
 int faithfulness_metrics(struct faithfulness *f, const struct circuit *circuits, int n, double *metrics);
