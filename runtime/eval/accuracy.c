@@ -12,6 +12,13 @@
 int eval_accuracy(struct llama_model *m, const struct tokenizer *tok, const struct arith_format *f,
                   const struct arith_dataset *d, size_t limit, int batch, int max_new, struct accuracy_counts *counts)
 {
+    return eval_accuracy_each(m, tok, f, d, limit, batch, max_new, counts, NULL);
+}
+
+int eval_accuracy_each(struct llama_model *m, const struct tokenizer *tok, const struct arith_format *f,
+                       const struct arith_dataset *d, size_t limit, int batch, int max_new,
+                       struct accuracy_counts *counts, unsigned char *correct)
+{
     size_t n = limit && limit < d->count ? limit : d->count;
     if (n == 0) return CIRCD_OK;
     struct arith_item *items = malloc(n * sizeof *items);
@@ -52,6 +59,7 @@ int eval_accuracy(struct llama_model *m, const struct tokenizer *tok, const stru
                 int digits = arith_digit_count(p->a > p->b ? p->a : p->b);
                 counts->total[p->op][digits]++;
                 counts->correct[p->op][digits] += score.correct;
+                if (correct) correct[order[first + b]] = (unsigned char)(score.correct != 0);
             }
         }
     }

@@ -20,6 +20,12 @@ struct accuracy_counts {
 int eval_accuracy(struct llama_model *m, const struct tokenizer *tok, const struct arith_format *f,
                   const struct arith_dataset *d, size_t limit, int batch, int max_new, struct accuracy_counts *counts);
 
+/* The same, also recording each example's outcome: correct[i] = 1 when example i (of the first `limit`) was
+ * answered exactly, else 0 (correct: that many entries). */
+int eval_accuracy_each(struct llama_model *m, const struct tokenizer *tok, const struct arith_format *f,
+                       const struct arith_dataset *d, size_t limit, int batch, int max_new,
+                       struct accuracy_counts *counts, unsigned char *correct);
+
 /* Fractions in [0, 1] (NAN when nothing was counted): everything, one operation (op < 0: all), one length. */
 double accuracy_of(const struct accuracy_counts *c, int op, int digits);
 
