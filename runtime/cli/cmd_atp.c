@@ -1,13 +1,15 @@
 /* cmd_atp.c — `circd atp`: circuit discovery on any Hugging Face Llama checkpoint with MIB-format rows (MIB's files
  * or the generator's), outside an experiment: node or edge attribution patching, EAP-IG, AtP* variants and exact
  * patching on a sample, written to a results file (/atp/<name>/..., as the atp stages write) and, on request, as
- * MIB's circuit JSON of scores. The work is the stages' own (stages/discovery.h). */
+ * MIB's circuit JSON of scores. The work is the stages' own (stages/discovery.h), sharded over MPI_COMM_WORLD's
+ * ranks under `mpirun -np N circd atp ...`. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/standalone.h"
+#include "sched/reduce.h"
 #include "stages/discovery.h"
 #include "util/error.h"
 
@@ -72,11 +74,12 @@ int cmd_atp(int argc, char **argv)
     if (!rc && o.exact_samples)
         rc = pair_set_build(&sample, &s.tok, &s.format, &s.data, o.exact_samples, s.kind, batch,
                             s.model.config.max_seq);
+    rc = reduce_agree(rc, MPI_COMM_WORLD); /* every rank opens the results file, or none */
     if (!rc) rc = results_open(&r, out, MPI_COMM_WORLD, NULL);
     if (!rc && rank == 0)
         fprintf(stderr, "[atp] %s: %zu pairs (%s counterfactuals; %zu rows without one skipped)\n", s.name,
                 s.pairs.pairs, arith_cf_name(s.kind), s.pairs.skipped);
-    if (!rc) rc = discovery_run(&s.model, &s.pairs, &sample, &o, &r, s.name, rank, "[atp]");
+    if (!rc) rc = discovery_run(&s.model, &s.pairs, &sample, &o, &r, s.name, MPI_COMM_WORLD, "[atp]");
     if (!rc) {
         char path[128];
         snprintf(path, sizeof path, "/atp/%s", s.name);

@@ -1,7 +1,8 @@
 /* cmd_faithfulness.c — `circd faithfulness`: MIB's faithfulness evaluation of circuits on any Hugging Face Llama
  * checkpoint with MIB-format rows. The circuit comes as MIB's circuit JSON (with scores: the whole curve over the
  * sizes, CPR, CMD and NFS, as the circuit stages compute them; with only in_graph marks: the faithfulness of that one
- * circuit) or as the scores a `circd atp` results file holds (/atp/<name>/...). Results go to /circuits/<name>/. */
+ * circuit) or as the scores a `circd atp` results file holds (/atp/<name>/...). Results go to /circuits/<name>/.
+ * Under `mpirun -np N` the evaluation is sharded over MPI_COMM_WORLD's ranks (stages/circuit_job.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/standalone.h"
+#include "sched/reduce.h"
 #include "stages/circuit_job.h"
 #include "util/error.h"
 
@@ -42,9 +44,12 @@ static int evaluate_given(const struct standalone *s, const struct circuit *c, e
                           struct results_file *r, int rank)
 {
     struct faithfulness f;
+    struct faith_shard shard;
+    MPI_Comm comm = MPI_COMM_WORLD;
     memset(&f, 0, sizeof f);
     double metric = NAN;
-    int rc = faithfulness_init(&f, &s->model, c->g, s->pairs.batches, s->pairs.n_batches, ablation);
+    circuit_job_shard(&s->pairs, &comm, &shard);
+    int rc = faithfulness_init_sharded(&f, &s->model, c->g, s->pairs.batches, s->pairs.n_batches, ablation, &shard);
     if (!rc) rc = faithfulness_metrics(&f, c, 1, &metric);
     char dir[128];
     snprintf(dir, sizeof dir, "/circuits/%s", s->name);
@@ -122,6 +127,7 @@ int cmd_faithfulness(int argc, char **argv)
     if (!rc) rc = graph_init(&g, &s.model.config);
     if (!rc) rc = circuit_alloc(&c, &g);
     if (!rc && !(scores = xcalloc((size_t)g.n_up * g.n_down, sizeof *scores))) rc = CIRCD_ENOMEM;
+    rc = reduce_agree(rc, MPI_COMM_WORLD); /* the results files are opened collectively */
     if (!rc && ends_with(circuit_path, ".h5")) {
         char path[128];
         snprintf(path, sizeof path, "/atp/%s/edges", s.name);
@@ -147,12 +153,13 @@ int cmd_faithfulness(int argc, char **argv)
         for (size_t i = 0; i < (size_t)g.n_up * g.n_down; i++) scores[i] = -scores[i];
         free(node_scores);
     }
+    rc = reduce_agree(rc, MPI_COMM_WORLD);
     if (!rc) rc = results_open(&r, out, MPI_COMM_WORLD, NULL);
     if (!rc && given_only) {
         rc = evaluate_given(&s, &c, ablation, &r, rank);
     } else if (!rc) {
         struct circuit_job_options o = {level, ablation, sizes, n_sizes, nfs_size, mib_json};
-        rc = circuit_job_run(&s.model, &s.pairs, scores, &o, &r, s.name, rank, "[faithfulness]");
+        rc = circuit_job_run(&s.model, &s.pairs, scores, &o, &r, s.name, MPI_COMM_WORLD, "[faithfulness]");
     }
     if (!rc) {
         char path[128];

@@ -1,4 +1,6 @@
-/* circuit_job.c — implementation of circuit_job.h. */
+/* circuit_job.c — implementation of circuit_job.h. The evaluation is sharded over the communicator's ranks through
+ * faithfulness.h's shard reduction (sched/reduce.h: rank-order sums); every collective call follows an agreement
+ * on errors. */
 #include "stages/circuit_job.h"
 
 #include <math.h>
@@ -7,6 +9,7 @@
 #include <string.h>
 
 #include "circuits/circuit_json.h"
+#include "sched/reduce.h"
 #include "util/error.h"
 
 int circuit_scores_read(struct results_file *r, const char *name, enum graph_level level,
@@ -71,12 +74,13 @@ static int write_nfs(struct results_file *r, const char *dir, const struct circu
     const struct circuit_graph *g = c->g;
     size_t n = (size_t)g->n_up * g->n_down;
     int32_t *cells = xmalloc(n * sizeof *cells);
-    if (!cells) return CIRCD_ENOMEM;
+    int rc = reduce_agree(cells ? CIRCD_OK : CIRCD_ENOMEM, r->comm);
+    if (rc) return rc;
     char path[300];
     for (size_t i = 0; i < n; i++) cells[i] = c->edges[i];
     uint64_t dims[2] = {(uint64_t)g->n_up, (uint64_t)g->n_down};
     snprintf(path, sizeof path, "%s/nfs_edges", dir);
-    int rc = results_write_i32(r, path, 2, dims, cells);
+    rc = results_write_i32(r, path, 2, dims, cells);
     for (int u = 0; u < g->n_up; u++) cells[u] = c->nodes[u];
     snprintf(path, sizeof path, "%s/nfs_nodes", dir);
     if (!rc) rc = results_write_i32(r, path, 1, dims, cells);
@@ -84,8 +88,23 @@ static int write_nfs(struct results_file *r, const char *dir, const struct circu
     return rc;
 }
 
+/* faith_shard's reduce over an MPI communicator (ctx: the MPI_Comm). */
+static int reduce_over_comm(void *ctx, int rc, double *sums, size_t n)
+{
+    MPI_Comm comm = *(MPI_Comm *)ctx;
+    rc = reduce_agree(rc, comm);
+    return rc ? rc : reduce_sum_f64_ordered(sums, n, comm);
+}
+
+void circuit_job_shard(const struct pair_set *pairs, MPI_Comm *comm, struct faith_shard *shard)
+{
+    size_t lo, hi;
+    shard_range_comm((size_t)pairs->n_batches, *comm, &lo, &hi);
+    *shard = (struct faith_shard){(int)lo, (int)hi, reduce_over_comm, comm};
+}
+
 int circuit_job_run(const struct llama_model *m, const struct pair_set *pairs, const double *scores,
-                    const struct circuit_job_options *o, struct results_file *r, const char *name, int rank,
+                    const struct circuit_job_options *o, struct results_file *r, const char *name, MPI_Comm comm,
                     const char *prefix)
 {
     struct circuit_graph g;
@@ -96,19 +115,35 @@ int circuit_job_run(const struct llama_model *m, const struct pair_set *pairs, c
     char dir[256];
     memset(&f, 0, sizeof f);
     memset(&c, 0, sizeof c);
-    int rc = graph_init(&g, &m->config);
-    if (rc) return rc;
+    int rank, same = MPI_UNEQUAL;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_compare(comm, r->comm, &same);
+    int rc = same == MPI_IDENT || same == MPI_CONGRUENT
+                 ? CIRCD_OK
+                 : err_set(CIRCD_EINTERNAL, "circuits: %s is open on another communicator than the job's", r->path);
+    const long long same_inputs[] = {pairs->n_batches, (long long)pairs->pairs, o->level, o->ablation, o->n_percents,
+                                     !!o->json_path};
+    if ((rc = reduce_agree(rc, comm)) ||
+        (rc = reduce_check_same(same_inputs, (int)(sizeof same_inputs / sizeof same_inputs[0]),
+                                "circuits: the pair sets or options", comm)))
+        return rc;
+    if ((rc = reduce_agree(graph_init(&g, &m->config), comm))) { graph_free(&g); return rc; }
     /* MIB attributes its loss, -M: its signed ranking (CPR's curve) and its files use the negated scores. */
     size_t n_scores = o->level == GRAPH_LEVEL_EDGE ? (size_t)g.n_up * g.n_down : (size_t)g.n_up;
     double *mib = xmalloc(n_scores * sizeof *mib);
     if (!mib) rc = CIRCD_ENOMEM;
     for (size_t i = 0; i < n_scores && !rc; i++) mib[i] = -scores[i];
-    if (!rc) rc = faithfulness_init(&f, m, &g, pairs->batches, pairs->n_batches, o->ablation);
+    struct faith_shard shard;
+    circuit_job_shard(pairs, &comm, &shard);
+    if (!(rc = reduce_agree(rc, comm)))
+        rc = faithfulness_init_sharded(&f, m, &g, pairs->batches, pairs->n_batches, o->ablation, &shard);
     if (!rc) rc = faithfulness_curve(&f, o->level, mib, 0, o->percents, o->n_percents, 0, &signed_curve);
     if (!rc) rc = faithfulness_curve(&f, o->level, scores, 1, o->percents, o->n_percents, 0, &abs_curve);
     if (!rc) rc = faithfulness_nfs(&f, o->level, scores, 1, o->nfs_percent, &nfs);
-    if (!rc) rc = circuit_alloc(&c, &g);
-    if (!rc) nfs_circuit(&c, o->level, scores, nfs.n);
+    if (!rc) {
+        rc = reduce_agree(circuit_alloc(&c, &g), comm);
+        if (!rc) nfs_circuit(&c, o->level, scores, nfs.n);
+    }
     snprintf(dir, sizeof dir, "/circuits/%s", name);
     char path[300];
     snprintf(path, sizeof path, "%s/curve_signed", dir);
@@ -126,9 +161,12 @@ int circuit_job_run(const struct llama_model *m, const struct pair_set *pairs, c
         rc = results_set_attr_f64(r, dir, attrs[i].key, attrs[i].value);
     if (!rc) rc = results_set_attr_str(r, dir, "level", o->level == GRAPH_LEVEL_EDGE ? "edge" : "node");
     if (!rc) rc = results_set_attr_str(r, dir, "ablation", o->ablation == ABLATION_MEAN ? "mean" : "counterfactual");
-    if (!rc && o->json_path && rank == 0)
-        rc = circuit_json_write(o->json_path, &c, m->config.d_model, o->level == GRAPH_LEVEL_EDGE ? mib : NULL,
-                                o->level == GRAPH_LEVEL_NODE ? mib : NULL);
+    if (!rc && o->json_path) {
+        if (rank == 0)
+            rc = circuit_json_write(o->json_path, &c, m->config.d_model, o->level == GRAPH_LEVEL_EDGE ? mib : NULL,
+                                    o->level == GRAPH_LEVEL_NODE ? mib : NULL);
+        rc = reduce_agree(rc, comm); /* rank 0 alone wrote it */
+    }
     if (!rc && rank == 0) {
         fprintf(stderr, "%s %s circuits, %s ablation, %lld pairs: CPR %.3f, CMD %.3f, NFS(%g%%) %.3f "
                 "(M model %.3f, empty %.3f)\n%s   size %%:", prefix, o->level == GRAPH_LEVEL_EDGE ? "edge" : "node",

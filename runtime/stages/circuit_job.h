@@ -14,6 +14,8 @@
 #ifndef CIRCD_STAGES_CIRCUIT_JOB_H
 #define CIRCD_STAGES_CIRCUIT_JOB_H
 
+#include <mpi.h>
+
 #include "circuits/faithfulness.h"
 #include "io/results.h"
 #include "stages/pair_set.h"
@@ -32,8 +34,15 @@ struct circuit_job_options {
 int circuit_scores_read(struct results_file *r, const char *name, enum graph_level level,
                         const struct circuit_graph *g, double *scores);
 
+/* Collective over comm, on which r must be open: every rank evaluates its contiguous block of the pair batches for
+ * each circuit size (the per-batch sums of M added in rank order, sched/reduce.h), so any number of ranks gives one
+ * rank's numbers within rounding; a failure on one rank makes every rank return an error. Rank 0 prints the
+ * summary and writes the JSON. */
 int circuit_job_run(const struct llama_model *m, const struct pair_set *pairs, const double *scores,
-                    const struct circuit_job_options *o, struct results_file *r, const char *name, int rank,
+                    const struct circuit_job_options *o, struct results_file *r, const char *name, MPI_Comm comm,
                     const char *prefix);
+/* The faithfulness shard of the calling rank of *comm over pairs' batches (for faithfulness_init_sharded); comm
+ * must outlive the faithfulness that uses it. */
+void circuit_job_shard(const struct pair_set *pairs, MPI_Comm *comm, struct faith_shard *shard);
 
 #endif

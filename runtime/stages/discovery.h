@@ -12,7 +12,11 @@
 #ifndef CIRCD_STAGES_DISCOVERY_H
 #define CIRCD_STAGES_DISCOVERY_H
 
+#include <mpi.h>
+
+#include "circuits/edges.h"
 #include "circuits/graph.h"
+#include "circuits/nodes.h"
 #include "io/results.h"
 #include "model/model.h"
 #include "stages/pair_set.h"
@@ -26,10 +30,21 @@ struct discovery_options {
                               component in the graph (MIB applies its own top-n to a score file) */
 };
 
-/* `pairs` is the AtP set and `sample` the first exact_samples pairs of it (both built by the caller). Prints one
- * summary line per result to stderr on rank 0 (prefix, e.g. "[atp-teacher]"). */
+/* `pairs` is the AtP set and `sample` the first exact_samples pairs of it (both built by the caller, the same on
+ * every rank). Collective over comm, on which r must be open: every rank scores its contiguous block of the batches
+ * (sched/reduce.h's shard_range) and the sums are added in rank order, so any number of ranks gives one rank's
+ * numbers within rounding; a failure on one rank (or inputs that differ between ranks) makes every rank return an
+ * error. Prints one summary line per result to stderr on rank 0 (prefix, e.g. "[atp-teacher]"); rank 0 writes
+ * the MIB JSON. */
 int discovery_run(struct llama_model *m, const struct pair_set *pairs, const struct pair_set *sample,
-                  const struct discovery_options *o, struct results_file *r, const char *name, int rank,
+                  const struct discovery_options *o, struct results_file *r, const char *name, MPI_Comm comm,
                   const char *prefix);
+
+/* The sharded sums behind /atp/<name>/nodes and /edges, on their own (benchmarks): s is initialised by the caller
+ * with zero sums; on return it holds the sums over every pair of set, identical on every rank of comm. */
+int discovery_node_scores(struct llama_model *m, const struct pair_set *set, int ig_steps, MPI_Comm comm,
+                          struct node_scores *s);
+int discovery_edge_scores(struct llama_model *m, const struct pair_set *set, int ig_steps, MPI_Comm comm,
+                          struct edge_scores *s);
 
 #endif

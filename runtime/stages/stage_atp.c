@@ -1,9 +1,11 @@
 /* stage_atp.c — the `atp-<role>` stages: circuit discovery (stages/discovery.h) of a trained model over the
  * experiment's AtP set with its first AtP counterfactual kind, at the spec's level and options, with exact
- * activation patching on the first atp.exact_patching_samples pairs. */
+ * activation patching on the first atp.exact_patching_samples pairs, sharded over the ranks of the stage's
+ * communicator. */
 #include <stdio.h>
 #include <string.h>
 
+#include "sched/reduce.h"
 #include "stages/discovery.h"
 #include "stages/stages.h"
 #include "util/error.h"
@@ -22,7 +24,7 @@ int stage_atp(struct experiment *x, enum model_role role)
     role_model_dir(x, role, dir, sizeof dir);
     struct llama_model m;
     int rc = model_load_hf(&m, dir);
-    if (rc) return rc;
+    if (rc) return reduce_agree(rc, x->comm);
     const struct spec_atp *a = &x->spec->atp;
     struct discovery_options o = {a->level == SPEC_ATP_EDGE ? GRAPH_LEVEL_EDGE : GRAPH_LEVEL_NODE, a->ig_steps,
                                   a->qk_fix, a->grad_drop, (size_t)a->exact_patching_samples, NULL};
@@ -34,7 +36,8 @@ int stage_atp(struct experiment *x, enum model_role role)
         rc = pair_set_build(&sample, &x->tok, &x->format, &x->splits.atp, o.exact_samples, kind, a->batch,
                             m.config.max_seq);
     snprintf(prefix, sizeof prefix, "[atp-%s]", role_row(role));
-    if (!rc) rc = discovery_run(&m, &pairs, &sample, &o, &x->results, role_row(role), x->rank, prefix);
+    rc = reduce_agree(rc, x->comm);
+    if (!rc) rc = discovery_run(&m, &pairs, &sample, &o, &x->results, role_row(role), x->comm, prefix);
     pair_set_free(&pairs);
     pair_set_free(&sample);
     model_free(&m);

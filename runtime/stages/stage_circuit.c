@@ -1,12 +1,14 @@
 /* stage_circuit.c — the `circuit-<role>` stages: MIB's faithfulness evaluation (stages/circuit_job.h) of the
  * circuits the atp stage's scores give, at the spec's attribution level, circuit sizes, ablation and NFS size, on
- * the AtP set's pairs; the NFS circuit is also written as MIB's circuit JSON to <output>/circuits/<row>.json. */
+ * the AtP set's pairs (sharded over the ranks of the stage's communicator); the NFS circuit is also written as MIB's
+ * circuit JSON to <output>/circuits/<row>.json by rank 0. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "sched/reduce.h"
 #include "stages/circuit_job.h"
 #include "stages/stages.h"
 #include "util/error.h"
@@ -17,7 +19,7 @@ int stage_circuit(struct experiment *x, enum model_role role)
     role_model_dir(x, role, dir, sizeof dir);
     struct llama_model m;
     int rc = model_load_hf(&m, dir);
-    if (rc) return rc;
+    if (rc) return reduce_agree(rc, x->comm);
     const struct spec_circuit *sc = &x->spec->circuit;
     enum graph_level level = x->spec->atp.level == SPEC_ATP_EDGE ? GRAPH_LEVEL_EDGE : GRAPH_LEVEL_NODE;
     snprintf(json, sizeof json, "%s/circuits", x->output);
@@ -33,11 +35,13 @@ int stage_circuit(struct experiment *x, enum model_role role)
     if (!rc) rc = graph_init(&g, &m.config);
     else memset(&g, 0, sizeof g);
     if (!rc && !(scores = xmalloc((size_t)g.n_up * g.n_down * sizeof *scores))) rc = CIRCD_ENOMEM;
+    rc = reduce_agree(rc, x->comm); /* the reads are collective */
     if (!rc) rc = circuit_scores_read(&x->results, role_row(role), level, &g, scores);
     if (!rc) rc = pair_set_build(&pairs, &x->tok, &x->format, &x->splits.atp, 0, experiment_atp_kind(x),
                                  x->spec->atp.batch, m.config.max_seq);
     snprintf(prefix, sizeof prefix, "[circuit-%s]", role_row(role));
-    if (!rc) rc = circuit_job_run(&m, &pairs, scores, &o, &x->results, role_row(role), x->rank, prefix);
+    rc = reduce_agree(rc, x->comm);
+    if (!rc) rc = circuit_job_run(&m, &pairs, scores, &o, &x->results, role_row(role), x->comm, prefix);
     free(scores);
     pair_set_free(&pairs);
     graph_free(&g);
