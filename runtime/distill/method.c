@@ -13,6 +13,7 @@ struct step_scratch {
     float **z_s, **mlp_s;        /* student hook caches per layer */
     float **dz_s, **dmlp_s;      /* gradients added at the student's hooks */
     float *dlogits, *dloss;      /* [N, V], [N] */
+    float *teacher_logits;       /* [N, V] when the teacher runs pipelined */
     unsigned char *answer_rows, *align_rows; /* [N] */
     float *x, *y, *dy;           /* gathered component matrices [N, max dim] (strategy A) */
     float *tg, *sg, *dsg, *proj_scratch; /* strategy B: [N, D_T], [N, D_S], [N, D_S], 2 [N, D_T] */
@@ -49,7 +50,7 @@ static void scratch_free(struct step_scratch *sc)
 {
     if (!sc) return;
     free(sc->z_t); free(sc->mlp_t); free(sc->z_s); free(sc->mlp_s); free(sc->dz_s); free(sc->dmlp_s);
-    free(sc->dlogits); free(sc->dloss); free(sc->answer_rows); free(sc->align_rows);
+    free(sc->dlogits); free(sc->dloss); free(sc->teacher_logits); free(sc->answer_rows); free(sc->align_rows);
     free(sc->x); free(sc->y); free(sc->dy); free(sc->tg); free(sc->sg); free(sc->dsg); free(sc->proj_scratch);
     cka_workspace_free(&sc->cka);
     free(sc->memory);
@@ -92,6 +93,10 @@ int distill_step_init(struct distill_step *s, const struct distill_setup *setup,
     sc->dloss = xmalloc((size_t)N * sizeof(float));
     sc->answer_rows = xmalloc((size_t)N);
     sc->align_rows = xmalloc((size_t)N);
+    if (su->teacher_pipeline && tc && !(sc->teacher_logits = xmalloc((size_t)N * V * sizeof(float)))) {
+        distill_step_free(s);
+        return CIRCD_ENOMEM;
+    }
     if (!sc->memory || !sc->z_t || !sc->mlp_t || !sc->z_s || !sc->mlp_s || !sc->dz_s || !sc->dmlp_s || !sc->dlogits ||
         !sc->dloss || !sc->answer_rows || !sc->align_rows) {
         distill_step_free(s);
@@ -238,11 +243,18 @@ int distill_train_step(void *ctx, struct llama_model *m, const int32_t *tokens, 
     int align = su->lambda_align > 0 && su->strategy != ALIGN_NONE;
     int teacher = su->lambda_kd > 0 || align;
     select_rows(su, tokens, targets, B, T, sc->answer_rows, sc->align_rows);
-    if (teacher) {
+    const float *teacher_logits = NULL;
+    if (teacher && su->teacher_pipeline) {
+        struct pipeline_output out = {sc->teacher_logits, align ? sc->z_t : NULL, align ? sc->mlp_t : NULL};
+        int M = su->teacher_micro_batches < 1 ? 1 : su->teacher_micro_batches > B ? B : su->teacher_micro_batches;
+        rc = pipeline_request_forward(su->teacher_pipeline, tokens, B, T, M, &out);
+        teacher_logits = sc->teacher_logits;
+    } else if (teacher) {
         model_hooks_clear(su->teacher);
         if (align) rc = register_layers(su->teacher, HOOK_CACHE, sc->z_t, sc->mlp_t);
         if (!rc) rc = model_forward(su->teacher, tokens, NULL, B, T);
         model_hooks_clear(su->teacher);
+        teacher_logits = su->teacher->acts.logits;
     }
     model_hooks_clear(m);
     if (!rc && align) {
@@ -262,7 +274,7 @@ int distill_train_step(void *ctx, struct llama_model *m, const int32_t *tokens, 
         crossentropy_backward(sc->dlogits, m->acts.logits, targets, sc->dloss, (int)N, V);
     }
     if (su->lambda_kd > 0)
-        terms.kl = kd_kl(su->teacher->acts.logits, m->acts.logits, sc->answer_rows, (int)N, V, su->temperature,
+        terms.kl = kd_kl(teacher_logits, m->acts.logits, sc->answer_rows, (int)N, V, su->temperature,
                          su->kl_direction, su->lambda_kd, sc->dlogits);
     if (align) {
         if (su->strategy == ALIGN_MAPPED) terms.align = align_mapped(s, m, B, T, &terms.align_pairs);

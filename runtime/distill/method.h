@@ -4,7 +4,10 @@
  * hook_mlp_out with HOOK_GRAD_ADD), and the update — AdamW on every parameter, or only on the student circuit's
  * (subnetwork fine-tuning: every other parameter stays bit-identical), plus strategy B's projection.
  *
- * The teacher runs forward on the same tokens (same tokenizer and format) when λ_KD or λ_align is non-zero.
+ * The teacher runs forward on the same tokens (same tokenizer and format) when λ_KD or λ_align is non-zero: on this
+ * rank with model_forward, or, with setup.teacher_pipeline, pipeline-parallel over that pipeline's ranks with this
+ * rank driving it (sched/pipeline.h: the step calls pipeline_request_forward; the caller ends the other ranks'
+ * pipeline_serve with pipeline_request_stop). Both give the same logits and caches within OpenBLAS rounding.
  * Alignment rows (spec distill.align_rows): the answer positions (targets >= 0), the last prompt position (the one
  * predicting the first answer token), or every non-padding position. CE and KL use the answer positions.
  *
@@ -17,6 +20,7 @@
 #include "distill/correspond.h"
 #include "distill/losses.h"
 #include "model/model.h"
+#include "sched/pipeline.h"
 
 enum align_rows { ALIGN_ANSWER = 0, ALIGN_LAST_PROMPT = 1, ALIGN_ALL = 2 };
 enum align_strategy { ALIGN_NONE = 0, ALIGN_MAPPED = 1 /* strategy A */, ALIGN_GLOBAL = 2 /* strategy B */ };
@@ -39,6 +43,9 @@ struct distill_setup {
     float projection_weight_decay;
     const unsigned char *mask;                /* subnetwork: [n_params]; NULL = every parameter */
     int32_t pad_id;
+    struct pipeline *teacher_pipeline;        /* NULL: the teacher runs on this rank; else its pipeline, this rank
+                                               * being the destination (teacher is still this rank's copy) */
+    int teacher_micro_batches;                /* M of the pipelined forward (at most B is used; < 1 means 1) */
 };
 
 /* The last step's terms (unweighted means), for progress lines and curves. */
