@@ -8,6 +8,7 @@ int cmd_forward(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_atp(int argc, char **argv);
 int cmd_faithfulness(int argc, char **argv);

@@ -16,6 +16,7 @@ static void usage(FILE *out)
             "  generate   greedy decoding with a KV cache\n"
             "  bench      training / forward throughput against the in-run cblas_sgemm rate\n"
             "  validate   check an experiment spec; every error as file:line:col\n"
+            "  plan       an experiment's job graph and its placement on MPI ranks (text or Graphviz DOT)\n"
             "  run        run an experiment spec's stages (skipping those already done), print the table\n"
             "  atp        attribution patching (nodes / edges, EAP-IG, AtP*) of a checkpoint on MIB rows\n"
             "  faithfulness  MIB faithfulness (curve, CPR, CMD, NFS) of circuits of a checkpoint\n\n"
@@ -44,6 +45,7 @@ int main(int argc, char **argv)
         {"generate", cmd_generate},
         {"bench", cmd_bench},
         {"validate", cmd_validate},
+        {"plan", cmd_plan},
         {"run", cmd_run},
         {"atp", cmd_atp},
         {"faithfulness", cmd_faithfulness},

@@ -158,7 +158,19 @@ int results_flush(struct results_file *r)
     return H5Fflush((hid_t)r->file, H5F_SCOPE_GLOBAL) < 0 ? io_error(r, "flush", "the file") : CIRCD_OK;
 }
 
-int results_exists(struct results_file *r, const char *path) { return path_exists((hid_t)r->file, path); }
+int results_exists(struct results_file *r, const char *path)
+{
+    return path_exists((hid_t)r->file, path) || (r->base && results_exists(r->base, path));
+}
+
+/* 1 when a read of `path` (attribute `attr`, or the dataset itself when attr is NULL) must go to the base file. */
+static int read_from_base(struct results_file *r, const char *path, const char *attr)
+{
+    if (!r->base) return 0;
+    hid_t file = (hid_t)r->file;
+    if (!path_exists(file, path)) return 1;
+    return attr && H5Aexists_by_name(file, path, attr, H5P_DEFAULT) <= 0;
+}
 
 /* ---- stages ---- */
 
@@ -264,22 +276,35 @@ int results_write_i32(struct results_file *r, const char *path, int ndim, const 
     return write_whole(r, path, H5T_STD_I32LE, H5T_NATIVE_INT32, ndim, dims, data);
 }
 
-int results_write_f32_rows(struct results_file *r, const char *path, int ndim, const uint64_t *dims,
-                           uint64_t row0, uint64_t n_rows, const float *rows)
+static int write_rows_new(struct results_file *r, const char *path, hid_t ftype, hid_t mtype, int ndim,
+                          const uint64_t *dims, uint64_t row0, uint64_t n_rows, const void *rows)
 {
     if (row0 + n_rows > dims[0])
         return err_set(CIRCD_EINTERNAL, "%s: rows [%llu, %llu) outside dataset %s of %llu rows", r->path,
                        (unsigned long long)row0, (unsigned long long)(row0 + n_rows), path,
                        (unsigned long long)dims[0]);
-    hid_t d = create_dataset(r, path, H5T_IEEE_F32LE, ndim, dims);
+    hid_t d = create_dataset(r, path, ftype, ndim, dims);
     if (d < 0) return CIRCD_EIO;
-    int rc = write_rows(r, d, path, H5T_NATIVE_FLOAT, ndim, dims, row0, n_rows, rows);
+    int rc = write_rows(r, d, path, mtype, ndim, dims, row0, n_rows, rows);
     H5Dclose(d);
     return rc;
 }
 
+int results_write_f32_rows(struct results_file *r, const char *path, int ndim, const uint64_t *dims,
+                           uint64_t row0, uint64_t n_rows, const float *rows)
+{
+    return write_rows_new(r, path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, ndim, dims, row0, n_rows, rows);
+}
+
+int results_write_i32_rows(struct results_file *r, const char *path, int ndim, const uint64_t *dims,
+                           uint64_t row0, uint64_t n_rows, const int32_t *rows)
+{
+    return write_rows_new(r, path, H5T_STD_I32LE, H5T_NATIVE_INT32, ndim, dims, row0, n_rows, rows);
+}
+
 int results_read_f32(struct results_file *r, const char *path, float *data, size_t cap, int *ndim, uint64_t *dims)
 {
+    if (read_from_base(r, path, NULL)) return results_read_f32(r->base, path, data, cap, ndim, dims);
     if (!path_exists((hid_t)r->file, path))
         return err_set(CIRCD_EINPUT, "%s: no dataset %s", r->path, path);
     hid_t d = H5Dopen2((hid_t)r->file, path, H5P_DEFAULT);
@@ -357,6 +382,7 @@ static hid_t open_attr(struct results_file *r, const char *path, const char *nam
 
 int results_get_attr_str(struct results_file *r, const char *path, const char *name, char *value, size_t cap)
 {
+    if (read_from_base(r, path, name)) return results_get_attr_str(r->base, path, name, value, cap);
     hid_t a = open_attr(r, path, name);
     if (a < 0) return CIRCD_EINPUT;
     hid_t type = H5Aget_type(a);
@@ -384,6 +410,7 @@ int results_get_attr_str(struct results_file *r, const char *path, const char *n
 
 int results_get_attr_f64(struct results_file *r, const char *path, const char *name, double *value)
 {
+    if (read_from_base(r, path, name)) return results_get_attr_f64(r->base, path, name, value);
     hid_t a = open_attr(r, path, name);
     if (a < 0) return CIRCD_EINPUT;
     hid_t type = H5Aget_type(a);

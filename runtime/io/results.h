@@ -24,6 +24,10 @@ struct results_file {
     MPI_Comm comm;
     int rank, size;
     char path[4096];
+    /* Read fallback (not owned): when set, the readers (results_exists, results_read_f32, results_get_attr_*)
+     * look here for what this file does not hold. The scheduler gives a stage its own file on its rank group's
+     * communicator, layered over the experiment's results.h5 opened read-only. */
+    struct results_file *base;
 };
 
 /* Opens `path` for writing, creating it if needed. A new file gets /spec with `spec_text` (the experiment YAML);
@@ -46,6 +50,8 @@ int results_write_f32(struct results_file *r, const char *path, int ndim, const 
 int results_write_f32_rows(struct results_file *r, const char *path, int ndim, const uint64_t *dims,
                            uint64_t row0, uint64_t n_rows, const float *rows);
 int results_write_i32(struct results_file *r, const char *path, int ndim, const uint64_t *dims, const int32_t *data);
+int results_write_i32_rows(struct results_file *r, const char *path, int ndim, const uint64_t *dims,
+                           uint64_t row0, uint64_t n_rows, const int32_t *rows);
 /* Reads a float32/int dataset into data (converted to float), which holds `cap` values; the dims are returned. */
 int results_read_f32(struct results_file *r, const char *path, float *data, size_t cap, int *ndim, uint64_t *dims);
 /* 1 if an object (group or dataset) exists at path, else 0. */
@@ -58,5 +64,12 @@ int results_set_attr_i64(struct results_file *r, const char *path, const char *n
 /* Getters: CIRCD_EINPUT naming the path and attribute when missing or of another type. */
 int results_get_attr_str(struct results_file *r, const char *path, const char *name, char *value, size_t cap);
 int results_get_attr_f64(struct results_file *r, const char *path, const char *name, double *value);
+
+/* Copies everything the results file at src_path holds (groups, float / int datasets, string / number attributes;
+ * not its /format, /version, /created or /spec) into r, replacing what r has at the same paths. Collective over
+ * r's communicator: every rank reads src_path and writes its own block of each dataset's rows. */
+int results_merge_file(struct results_file *r, const char *src_path);
+/* 1 if path exists but HDF5 cannot open it (a write interrupted by a crash), else 0. Not collective. */
+int results_is_damaged(const char *path);
 
 #endif

@@ -162,11 +162,18 @@ int experiment_open(struct experiment *x, const struct experiment_spec *spec, co
     if (!rc && x->rank == 0) rc = make_dirs(x->output);
     if (!rc && x->rank == 0) { snprintf(path, sizeof path, "%s/checkpoints", x->output); rc = make_dirs(path); }
     if (!rc && x->rank == 0) { snprintf(path, sizeof path, "%s/models", x->output); rc = make_dirs(path); }
-    MPI_Allreduce(MPI_IN_PLACE, &rc, 1, MPI_INT, MPI_MAX, comm);
-    if (!rc) {
-        snprintf(path, sizeof path, "%s/results.h5", x->output);
-        rc = results_open(&x->results, path, comm, spec->yaml);
+    if (!rc && x->rank == 0) { snprintf(path, sizeof path, "%s/stages", x->output); rc = make_dirs(path); }
+    snprintf(path, sizeof path, "%s/results.h5", x->output);
+    if (!rc && x->rank == 0 && results_is_damaged(path)) {
+        /* A kill during a merge: every finished stage is in <output>/stages/, results.h5 is rebuilt from them. */
+        char aside[4200];
+        snprintf(aside, sizeof aside, "%s.damaged", path);
+        if (rename(path, aside) != 0) rc = err_set(CIRCD_EIO, "%s is damaged and cannot be moved aside", path);
+        else fprintf(stderr, "circd: %s was damaged (interrupted write); moved to %s, rebuilding it from %s/stages\n",
+                     path, aside, x->output);
     }
+    MPI_Allreduce(MPI_IN_PLACE, &rc, 1, MPI_INT, MPI_MAX, comm);
+    if (!rc) rc = results_open(&x->results, path, comm, spec->yaml);
     if (rc) experiment_close(x);
     return rc;
 }

@@ -1,84 +1,64 @@
-/* run.c — the experiment driver: each stage in order, skipped when results.h5 says it is done, begun and marked
- * done around its work (data flushed before the status) — the fixed stages, then distill-<run>-<seed> and
- * eval-<run>-<seed> for every method run and seed of the grid — and the comparison table of what has been
- * evaluated. */
+/* run.c — the experiment driver: the spec's plan (plan/plan.h) run by the scheduler (sched/scheduler.h) on every
+ * rank of the experiment's communicator, each plan stage dispatched to its stage function; the report stage (the
+ * comparison table into results.h5 /tables/comparison and <output>/comparison.md); and the table printed on rank 0
+ * at the end. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "io/atomic_file.h"
+#include "plan/plan.h"
+#include "sched/scheduler.h"
 #include "stages/stages.h"
 #include "util/error.h"
 
-struct stage {
-    const char *name;
-    int (*run)(struct experiment *x, enum model_role role);
-    enum model_role role;
-};
+static int stage_report(struct experiment *x);
 
-static int run_data(struct experiment *x, enum model_role role) { (void)role; return stage_data(x); }
-
-static const struct stage stages[] = {
-    {"data", run_data, ROLE_TEACHER},
-    {"train-teacher", stage_train, ROLE_TEACHER},
-    {"eval-teacher", stage_eval, ROLE_TEACHER},
-    {"train-student-base", stage_train, ROLE_STUDENT_BASE},
-    {"eval-student-base", stage_eval, ROLE_STUDENT_BASE},
-    {"atp-teacher", stage_atp, ROLE_TEACHER},
-    {"atp-student-base", stage_atp, ROLE_STUDENT_BASE},
-    {"circuit-teacher", stage_circuit, ROLE_TEACHER},
-    {"circuit-student-base", stage_circuit, ROLE_STUDENT_BASE},
-};
-
-/* What one stage of the grid runs: a fixed stage (role) or a method run's distill / eval (run, seed). */
-struct stage_call {
-    const struct stage *fixed;
-    int run, seed, eval;
-};
-
-static int call(struct experiment *x, const struct stage_call *c)
+static int run_stage(struct experiment *x, const struct plan_stage *s)
 {
-    if (c->fixed) return c->fixed->run(x, c->fixed->role);
-    return c->eval ? stage_distill_eval(x, c->run, c->seed) : stage_distill(x, c->run, c->seed);
+    enum model_role role = s->role == PLAN_ROLE_TEACHER ? ROLE_TEACHER : ROLE_STUDENT_BASE;
+    switch (s->kind) {
+    case PLAN_DATA: return stage_data(x);
+    case PLAN_TRAIN: return stage_train(x, role);
+    case PLAN_EVAL: return stage_eval(x, role);
+    case PLAN_ATP: return stage_atp(x, role);
+    case PLAN_CIRCUIT: return stage_circuit(x, role);
+    case PLAN_DISTILL: return stage_distill(x, s->run, s->seed);
+    case PLAN_DISTILL_EVAL: return stage_distill_eval(x, s->run, s->seed);
+    case PLAN_REPORT: return stage_report(x);
+    case PLAN_KIND_COUNT: break;
+    }
+    return err_set(CIRCD_EINTERNAL, "stage %s of unknown kind %d", s->name, (int)s->kind);
 }
 
-static int run_one(struct experiment *x, const char *name, const struct stage_call *c, int size)
+/* The comparison table of what results.h5 holds, printed on rank 0 from a read-only view of it (the experiment's
+ * handle is collective over every rank, this print is not). */
+static int print_final_table(struct experiment *x)
 {
-    char status[32];
-    int rc = results_stage_status(&x->results, name, status, sizeof status);
-    if (rc) return rc;
-    if (strcmp(status, "done") == 0) {
-        if (x->rank == 0) fprintf(stderr, "[%s] done in an earlier run: skipped\n", name);
-        return CIRCD_OK;
-    }
-    if (x->rank == 0) fprintf(stderr, "[%s] %s\n", name, status[0] ? "continuing" : "starting");
-    if ((rc = results_stage_begin(&x->results, name, size))) return rc;
-    if ((rc = call(x, c))) {
-        results_flush(&x->results);
-        return rc;
-    }
-    return results_stage_done(&x->results, name);
+    int rc = results_close(&x->results);
+    if (rc || x->rank != 0) return rc;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/results.h5", x->output);
+    if ((rc = results_open_readonly(&x->results, path, MPI_COMM_SELF))) return rc;
+    rc = experiment_print_table(x, stdout);
+    results_close(&x->results);
+    return rc;
 }
 
 int experiment_run(struct experiment *x)
 {
-    int size, rc = CIRCD_OK;
+    int size;
     MPI_Comm_size(x->comm, &size);
-    for (size_t i = 0; i < sizeof stages / sizeof stages[0] && !rc; i++) {
-        struct stage_call c = {&stages[i], 0, 0, 0};
-        rc = run_one(x, stages[i].name, &c, size);
-    }
-    const struct spec_distill *d = &x->spec->distill;
-    for (int r = 0; r < d->n_methods && !rc; r++)
-        for (int s = 0; s < x->spec->seeds.n && !rc; s++)
-            for (int e = 0; e < 2 && !rc; e++) {
-                char name[96];
-                int seed = x->spec->seeds.items[s];
-                snprintf(name, sizeof name, "%s-%s-%d", e ? "eval" : "distill", d->methods[r].name, seed);
-                struct stage_call c = {NULL, r, seed, e};
-                rc = run_one(x, name, &c, size);
-            }
+    if (x->rank == 0 && x->spec->parallel.ranks > 0 && x->spec->parallel.ranks != size)
+        fprintf(stderr, "circd run: parallel.ranks is %d but the launcher started %d rank%s; planning for %d\n",
+                x->spec->parallel.ranks, size, size == 1 ? "" : "s", size);
+    struct plan p;
+    int rc = plan_build(&p, x->spec, size);
+    if (!rc) rc = sched_run(x, &p, run_stage);
+    plan_free(&p);
     if (rc) return rc;
-    return x->rank == 0 ? experiment_print_table(x, stdout) : CIRCD_OK;
+    return print_final_table(x);
 }
 
 /* Mean and sample standard deviation of attribute `key` of /runs/<row>/<seed>/metrics over the seeds that have it. */
@@ -102,42 +82,62 @@ static int stat(struct experiment *x, const char *row, const int *seeds, int n_s
     return n;
 }
 
-static void cell(FILE *out, struct experiment *x, const char *row, const int *seeds, int n_seeds, const char *key,
-                 double scale)
+static const struct { const char *key, *label; double scale; } table_cols[] = {
+    {"id_accuracy", "ID acc %", 100}, {"ood_accuracy", "OOD acc %", 100}, {"id_accuracy_add", "ID add", 100},
+    {"id_accuracy_sub", "ID sub", 100}, {"ood_accuracy_add", "OOD add", 100}, {"ood_accuracy_sub", "OOD sub", 100},
+    {"nfs", "NFS %", 100}, {"mean_cka", "CKA %", 100}, {"robustness", "robust %", 100},
+};
+#define TABLE_COLS ((int)(sizeof table_cols / sizeof table_cols[0]))
+
+struct table_row {
+    char name[32];
+    double mean[TABLE_COLS], sd[TABLE_COLS]; /* scaled (percent); NaN where missing */
+    int n[TABLE_COLS];                       /* seeds that have the value */
+};
+
+static void collect_row(struct experiment *x, struct table_row *row, const char *name, const int *seeds, int n_seeds)
 {
-    double mean, sd;
-    int n = stat(x, row, seeds, n_seeds, key, &mean, &sd);
-    if (!n) fprintf(out, " — |");
-    else if (n == 1) fprintf(out, " %.1f |", scale * mean);
-    else fprintf(out, " %.1f ± %.1f |", scale * mean, scale * sd);
+    snprintf(row->name, sizeof row->name, "%s", name);
+    for (int k = 0; k < TABLE_COLS; k++) {
+        row->n[k] = stat(x, name, seeds, n_seeds, table_cols[k].key, &row->mean[k], &row->sd[k]);
+        row->mean[k] *= table_cols[k].scale;
+        row->sd[k] *= table_cols[k].scale;
+    }
 }
 
-int experiment_print_table(struct experiment *x, FILE *out)
+/* The rows evaluated so far: teacher and base (first seed), then every method run with any seed evaluated. */
+static int collect_table(struct experiment *x, struct table_row *rows, int cap)
 {
-    static const struct { const char *key; double scale; } cols[] = {
-        {"id_accuracy", 100}, {"ood_accuracy", 100}, {"id_accuracy_add", 100}, {"id_accuracy_sub", 100},
-        {"ood_accuracy_add", 100}, {"ood_accuracy_sub", 100}, {"nfs", 100}, {"mean_cka", 100}, {"robustness", 100},
-    };
-    fprintf(out, "\n| model | ID acc %% | OOD acc %% | ID add | ID sub | OOD add | OOD sub | NFS %% | CKA %% | "
-                 "robust %% |\n|---|---|---|---|---|---|---|---|---|---|\n");
-    int first_seed = x->spec->seeds.items[0];
+    int n = 0, first_seed = x->spec->seeds.items[0];
     static const enum model_role order[] = {ROLE_TEACHER, ROLE_STUDENT_BASE};
-    for (size_t r = 0; r < sizeof order / sizeof order[0]; r++) {
+    for (size_t r = 0; r < sizeof order / sizeof order[0] && n < cap; r++) {
         char path[256];
         snprintf(path, sizeof path, "/runs/%s/%d/metrics", role_row(order[r]), first_seed);
-        if (!results_exists(&x->results, path)) continue;
-        fprintf(out, "| %s |", role_row(order[r]));
-        for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
-            cell(out, x, role_row(order[r]), &first_seed, 1, cols[k].key, cols[k].scale);
-        fprintf(out, "\n");
+        if (results_exists(&x->results, path)) collect_row(x, &rows[n++], role_row(order[r]), &first_seed, 1);
     }
     const struct spec_distill *d = &x->spec->distill;
-    for (int m = 0; m < d->n_methods; m++) {
+    for (int m = 0; m < d->n_methods && n < cap; m++) {
         double mean, sd;
-        if (!stat(x, d->methods[m].name, x->spec->seeds.items, x->spec->seeds.n, "id_accuracy", &mean, &sd)) continue;
-        fprintf(out, "| %s |", d->methods[m].name);
-        for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
-            cell(out, x, d->methods[m].name, x->spec->seeds.items, x->spec->seeds.n, cols[k].key, cols[k].scale);
+        if (stat(x, d->methods[m].name, x->spec->seeds.items, x->spec->seeds.n, "id_accuracy", &mean, &sd))
+            collect_row(x, &rows[n++], d->methods[m].name, x->spec->seeds.items, x->spec->seeds.n);
+    }
+    return n;
+}
+
+static void print_rows(struct experiment *x, const struct table_row *rows, int n, FILE *out)
+{
+    fprintf(out, "\n| model |");
+    for (int k = 0; k < TABLE_COLS; k++) fprintf(out, " %s |", table_cols[k].label);
+    fprintf(out, "\n|---|");
+    for (int k = 0; k < TABLE_COLS; k++) fprintf(out, "---|");
+    fprintf(out, "\n");
+    for (int r = 0; r < n; r++) {
+        fprintf(out, "| %s |", rows[r].name);
+        for (int k = 0; k < TABLE_COLS; k++) {
+            if (!rows[r].n[k]) fprintf(out, " — |");
+            else if (rows[r].n[k] == 1) fprintf(out, " %.1f |", rows[r].mean[k]);
+            else fprintf(out, " %.1f ± %.1f |", rows[r].mean[k], rows[r].sd[k]);
+        }
         fprintf(out, "\n");
     }
     fprintf(out, "\n(ID: both operands %d-%d digits; OOD: %d-%d digits; exact match of greedy answers; mean ± sd over "
@@ -146,5 +146,52 @@ int experiment_print_table(struct experiment *x, FILE *out)
                  "%s/results.h5)\n",
             x->spec->data.id_test_digits.lo, x->spec->data.id_test_digits.hi, x->spec->data.ood_test_digits.lo,
             x->spec->data.ood_test_digits.hi, x->spec->seeds.n, x->spec->circuit.nfs_size, x->output);
+}
+
+int experiment_print_table(struct experiment *x, FILE *out)
+{
+    struct table_row rows[2 + SPEC_MAX_LIST];
+    print_rows(x, rows, collect_table(x, rows, 2 + SPEC_MAX_LIST), out);
     return CIRCD_OK;
+}
+
+/* The report stage: /tables/comparison [rows, columns, 2] (mean, sd in percent; NaN where missing) with the row
+ * and column names and the Markdown table as attributes, and the same table in <output>/comparison.md. */
+static int stage_report(struct experiment *x)
+{
+    struct table_row rows[2 + SPEC_MAX_LIST];
+    int n = collect_table(x, rows, 2 + SPEC_MAX_LIST), rc = CIRCD_OK;
+    char *markdown = NULL, names[(2 + SPEC_MAX_LIST) * 33] = "", columns[512] = "";
+    size_t len = 0;
+    FILE *mem = open_memstream(&markdown, &len);
+    if (!mem) return err_set(CIRCD_ENOMEM, "report: cannot format the table");
+    print_rows(x, rows, n, mem);
+    fclose(mem);
+    float *values = xcalloc((size_t)(n ? n : 1) * TABLE_COLS * 2, sizeof *values);
+    if (!values) { free(markdown); return CIRCD_ENOMEM; }
+    for (int r = 0; r < n; r++) {
+        strcat(strcat(names, rows[r].name), "\n");
+        for (int k = 0; k < TABLE_COLS; k++) {
+            values[((size_t)r * TABLE_COLS + k) * 2] = rows[r].n[k] ? (float)rows[r].mean[k] : NAN;
+            values[((size_t)r * TABLE_COLS + k) * 2 + 1] = rows[r].n[k] > 1 ? (float)rows[r].sd[k] : NAN;
+        }
+    }
+    for (int k = 0; k < TABLE_COLS; k++) strcat(strcat(columns, table_cols[k].key), "\n");
+    uint64_t dims[3] = {(uint64_t)n, TABLE_COLS, 2};
+    if (n) rc = results_write_f32(&x->results, "/tables/comparison", 3, dims, values);
+    if (!rc) rc = results_set_attr_str(&x->results, "/tables/comparison", "rows", names);
+    if (!rc) rc = results_set_attr_str(&x->results, "/tables/comparison", "columns", columns);
+    if (!rc) rc = results_set_attr_str(&x->results, "/tables/comparison", "markdown", markdown);
+    if (!rc && x->rank == 0) {
+        char path[4200];
+        struct atomic_file af;
+        snprintf(path, sizeof path, "%s/comparison.md", x->output);
+        if (!(rc = atomic_file_open(&af, path))) {
+            fputs(markdown + 1, af.fp);
+            rc = atomic_file_commit(&af);
+        }
+    }
+    free(values);
+    free(markdown);
+    return rc;
 }

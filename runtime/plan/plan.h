@@ -1,0 +1,82 @@
+/* plan.h — an experiment spec compiled into its job graph: every stage of the grid (data, train-<role>,
+ * eval-<role>, atp-<role>, circuit-<role>, distill-<run>-<seed>, eval-<run>-<seed>, report) with the stages it
+ * depends on, a cost estimate, how many ranks it can use, and — for a given number of MPI ranks — a placement:
+ * the stages are run in waves (a wave holds the stages whose dependencies all finished in earlier waves), and the
+ * ranks of a wave are cut into disjoint groups (contiguous rank ranges, one sub-communicator each) that run their
+ * stages one after another. Stages that scale (attribution patching and evaluation shard their data; distillation
+ * with a teacher pipelines the teacher's layers) get several ranks when a wave has fewer stages than ranks;
+ * otherwise each rank runs a share of the wave's stages chosen longest-first (LPT), balancing the estimated cost.
+ *
+ * `circd plan SPEC [--ranks N]` prints the plan as text and as Graphviz DOT; `circd run` executes it (sched/).
+ * The plan is a pure function of the spec, the rank count and the set of stages already done, so every rank
+ * computes the same one without communicating. */
+#ifndef CIRCD_PLAN_PLAN_H
+#define CIRCD_PLAN_PLAN_H
+
+#include <stdio.h>
+
+#include "spec/spec.h"
+
+#define PLAN_MAX_DEPS 8
+#define PLAN_NAME_MAX 64
+
+enum plan_kind {
+    PLAN_DATA,          /* the data sets (results /data, <output>/atp.jsonl) */
+    PLAN_TRAIN,         /* train-<role> */
+    PLAN_EVAL,          /* eval-<role>: accuracy of a trained role */
+    PLAN_ATP,           /* atp-<role>: attribution patching (+ exact patching on the sample, AtP*) */
+    PLAN_CIRCUIT,       /* circuit-<role>: faithfulness curves, CPR, CMD, NFS */
+    PLAN_DISTILL,       /* distill-<run>-<seed> */
+    PLAN_DISTILL_EVAL,  /* eval-<run>-<seed> */
+    PLAN_REPORT,        /* report: the comparison table into results.h5 and <output>/comparison.md */
+    PLAN_KIND_COUNT
+};
+
+/* The two models the fixed stages produce (same order as stages/experiment.h enum model_role). */
+enum plan_role { PLAN_ROLE_TEACHER = 0, PLAN_ROLE_STUDENT_BASE = 1 };
+
+struct plan_stage {
+    char name[PLAN_NAME_MAX];
+    enum plan_kind kind;
+    int role;                 /* PLAN_TRAIN / EVAL / ATP / CIRCUIT: enum plan_role */
+    int run, seed;            /* PLAN_DISTILL / DISTILL_EVAL: spec distill.methods[run], the seed's value */
+    int deps[PLAN_MAX_DEPS];  /* indices of the stages this one reads the results or models of */
+    int n_deps;
+    int after_all;            /* runs after every other stage (the report) */
+    double cost;              /* estimated work in GFLOP (forward + backward), for balancing and display */
+    int max_ranks;            /* ranks it can use: 1, or more for sharded / pipelined stages */
+    /* Placement (plan_place): -1 / 0 when the stage is already done. */
+    int done;
+    int wave;                 /* 0-based among the waves still to run */
+    int group;                /* group index within its wave */
+    int first_rank, n_ranks;  /* the group's ranks [first_rank, first_rank + n_ranks) */
+    int slot;                 /* position in its group's sequence */
+};
+
+struct plan {
+    struct plan_stage *stages; /* topological order (every dependency comes first) */
+    int n_stages;
+    int n_ranks;
+    int n_waves;
+    double span_estimate;      /* sum over waves of the most loaded group's cost / its ranks' share */
+};
+
+/* Builds the graph of `spec` (stages in a topological order) and places it on n_ranks >= 1 ranks with no stage
+ * done. CIRCD_EINPUT for n_ranks < 1, CIRCD_ENOMEM. */
+int plan_build(struct plan *p, const struct experiment_spec *spec, int n_ranks);
+void plan_free(struct plan *p);
+/* Index of the stage called `name`, or -1. */
+int plan_find(const struct plan *p, const char *name);
+/* Re-places the stages not marked done (done[i] != 0) on the plan's ranks. A done stage keeps wave -1. */
+void plan_place(struct plan *p, const unsigned char *done);
+/* The group layout of wave w: fills first_rank/n_ranks per group (at most cap groups), returns the group count. */
+int plan_wave_groups(const struct plan *p, int wave, int *first_rank, int *n_ranks, int cap);
+
+/* Human-readable plan: one block per wave listing each group's ranks and stages (cost, dependencies). */
+void plan_print_text(const struct plan *p, const struct experiment_spec *spec, FILE *out);
+/* Graphviz DOT: one node per stage (label with its ranks and wave, clustered by wave), one edge per dependency. */
+void plan_print_dot(const struct plan *p, const struct experiment_spec *spec, FILE *out);
+
+const char *plan_kind_name(enum plan_kind kind);
+
+#endif
