@@ -379,8 +379,8 @@ int discovery_run(struct llama_model *m, const struct pair_set *pairs, const str
     }
     if (!rc && r->rank == 0)
         fprintf(stderr, "%s node AtP%s over %lld pairs, %d nodes (M clean %.3f, corrupt %.3f)\n", prefix,
-                o->ig_steps ? "-IG" : "", (long long)nodes.pairs, nodes.n_nodes, nodes.metric_clean_sum / (double)nodes.pairs,
-                nodes.metric_corrupt_sum / (double)nodes.pairs);
+                o->ig_steps ? "-IG" : "", (long long)nodes.pairs, nodes.n_nodes,
+                nodes.metric_clean_sum / (double)nodes.pairs, nodes.metric_corrupt_sum / (double)nodes.pairs);
     node_scores_free(&nodes);
     if (!rc && o->level == GRAPH_LEVEL_EDGE) rc = run_edges(m, pairs, o, r, name, prefix);
     /* sample->pairs is the same on every rank: the branch is taken together. */

@@ -1,7 +1,7 @@
 /* stage_eval.c — the evaluation of a trained model (teacher, student base): exact-match accuracy of greedy answers
- * on the whole ID and OOD test sets, overall and per operation, stored as attributes of
- * /runs/<row>/<seed>/metrics (id_accuracy, ood_accuracy, id_accuracy_add, ..., and the counts), with one row per
- * example in /runs/<row>/<seed>/examples_id and examples_ood. Every set is sharded over the ranks of the stage's
+ * on the whole ID and OOD test sets, overall and per operation, stored as attributes of /runs/<row>/<seed>/metrics
+ * (id_accuracy, ood_accuracy, id_accuracy_add, ..., id_examples, id_correct, ...), with one row per example in
+ * /runs/<row>/<seed>/examples_id and examples_ood. Every set is sharded over the ranks of the stage's
  * communicator: the batches one rank would decode are split into contiguous blocks, each rank decodes its own (the
  * same batches, so the same answers) and writes its rows of the example tables; the counts are summed. */
 #include <stdio.h>
@@ -155,6 +155,11 @@ int eval_model_accuracy(struct experiment *x, struct llama_model *m, const struc
         }
         snprintf(key, sizeof key, "%s_examples", set_names[s]);
         if (!rc) rc = put(x, path, key, (double)data[s]->count);
+        long correct = 0; /* the gathered count: every example counted once over the ranks */
+        for (int op = 0; op < ARITH_OP_COUNT; op++)
+            for (int digits = 0; digits <= ARITH_MAX_DIGITS; digits++) correct += sets[s].correct[op][digits];
+        snprintf(key, sizeof key, "%s_correct", set_names[s]);
+        if (!rc) rc = put(x, path, key, (double)correct);
     }
     /* The per-length curve of direct answers (a trace model's curve would cost a trace per problem and length). */
     if (!rc && !format->chain_of_thought) rc = eval_by_digits(x, m, format, row, seed);
