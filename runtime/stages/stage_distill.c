@@ -10,8 +10,17 @@
  * the teacher circuit onto the candidates by CKA (one-to-one, on the AtP set's clean prompts) and aligns the pairs;
  * CD-B aligns the teacher circuit's concatenated state with a learned projection of the first n candidates'.
  * Subnetwork runs update only the student components they align (CD-A: the mapped ones; others: the first n
- * candidates). */
+ * candidates).
+ *
+ * Pipelined teacher. A run whose step uses the teacher (KD, CD with alignment, their subnetwork variants) on a rank
+ * group of S = min(group size, parallel.teacher_pipeline_stages) >= 2 ranks trains the student on group rank 0
+ * only; the teacher's forward of every step runs pipelined over ranks 0..S-1 (sched/pipeline.h), ranks 1..S-1
+ * serving forwards until rank 0's stop word (the end of training, an interruption or a failure: rank 0 decides,
+ * the others return its status); ranks past S, if any, wait. Every rank then continues the stage's collective
+ * code with rank 0's training curve. The setup before training (models, circuits, the map) runs on every rank as
+ * with one rank. With S = 1 nothing changes. */
 #include <math.h>
+#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +31,8 @@
 #include "distill/method.h"
 #include "distill/subnet.h"
 #include "io/atomic_file.h"
+#include "sched/pipeline.h"
+#include "sched/reduce.h"
 #include "stages/pair_set.h"
 #include "stages/stage_source.h"
 #include "stages/stages.h"
@@ -29,6 +40,7 @@
 #include "util/error.h"
 
 #define COT_POOL_MIN 512 /* teacher traces generated for cot runs: at least this many, else steps x batch */
+#define TEACHER_MICRO_BATCHES_PER_STAGE 4 /* pipelined teacher: M = 4 S (GPipe bubble (S-1)/(5S-1): 11% at S = 2) */
 
 /* The top-k nodes of /atp/<row>/nodes by |mean signed score| as graph upstream indices (ties to the lower node). */
 static int top_nodes(struct experiment *x, const char *row, const struct circuit_graph *g, int k, int *out)
@@ -188,6 +200,9 @@ struct distill_run {
     unsigned char *mask;
     struct cot_pool pool;
     struct distill_step step;
+    MPI_Comm pipeline_comm;    /* ranks 0..S-1 of the group when the teacher runs pipelined, else MPI_COMM_NULL */
+    struct pipeline pipeline;
+    int pipelined;             /* this rank is a stage of an initialised pipeline */
 };
 
 static void distill_run_free(struct distill_run *d)
@@ -199,8 +214,52 @@ static void distill_run_free(struct distill_run *d)
     component_map_free(&d->map);
     graph_free(&d->tg);
     graph_free(&d->sg);
+    if (d->pipelined) pipeline_free(&d->pipeline);
+    if (d->pipeline_comm != MPI_COMM_NULL) MPI_Comm_free(&d->pipeline_comm);
     if (d->have_teacher) model_free(&d->teacher);
     model_free(&d->student);
+}
+
+/* Ranks the teacher's forward is pipelined over: min(group size, parallel.teacher_pipeline_stages) when the step
+ * runs the teacher, else 1 — from the spec and the group alone, so every rank computes the same. */
+static int teacher_stages(const struct experiment *x, int step_uses_teacher)
+{
+    int size, stages = x->spec->parallel.teacher_pipeline_stages;
+    MPI_Comm_size(x->comm, &size);
+    if (!step_uses_teacher || stages < 2 || size < 2) return 1;
+    return stages < size ? stages : size;
+}
+
+/* Collective over the group: the pipeline over its first `stages` ranks (the others get none), agreed on every
+ * rank together with the setup's rc. */
+static int open_teacher_pipeline(struct experiment *x, struct distill_run *d, int stages, int M, int rc,
+                                 const char *name)
+{
+    MPI_Comm_split(x->comm, x->rank < stages ? 0 : MPI_UNDEFINED, x->rank, &d->pipeline_comm);
+    rc = reduce_agree(rc, x->comm);
+    if (!rc && d->pipeline_comm != MPI_COMM_NULL) {
+        rc = pipeline_init(&d->pipeline, &d->teacher, d->pipeline_comm, 0);
+        d->pipelined = !rc;
+    }
+    rc = reduce_agree(rc, x->comm);
+    if (!rc && x->rank == 0)
+        fprintf(stderr, "[%s] teacher forward pipelined over %d ranks (%d layers, %d micro-batches per batch)\n", name,
+                stages, d->teacher.config.n_layers, M);
+    return rc;
+}
+
+/* Collective over the pipeline's ranks: rank 0 prints the measured bubble (idle / wall) of the stages, least and
+ * most, against GPipe's ideal (S - 1) / (M + S - 1). */
+static void report_teacher_pipeline(const struct distill_run *d, int M, const char *name)
+{
+    const struct pipeline *p = &d->pipeline;
+    double bubble = p->stats.wall_s > 0 ? 1.0 - p->stats.compute_s / p->stats.wall_s : 0.0;
+    double range[2] = {bubble, -bubble}, all[2];
+    MPI_Reduce(range, all, 2, MPI_DOUBLE, MPI_MAX, 0, p->comm);
+    if (p->rank != 0) return;
+    fprintf(stderr, "[%s] teacher pipeline: %lld forwards, bubble %.1f%% to %.1f%% of the stages' time (rank 0: "
+            "%.1f%%; GPipe ideal %.1f%% at M = %d)\n", name, (long long)p->stats.forwards, -100.0 * all[1],
+            100.0 * all[0], 100.0 * bubble, 100.0 * (p->size - 1) / (M + p->size - 1), M);
 }
 
 int stage_distill(struct experiment *x, int run, int seed)
@@ -213,6 +272,7 @@ int stage_distill(struct experiment *x, int run, int seed)
     snprintf(name, sizeof name, "distill-%s", label);
     struct distill_run *d = xcalloc(1, sizeof *d);
     if (!d) return CIRCD_ENOMEM;
+    d->pipeline_comm = MPI_COMM_NULL;
     role_model_dir(x, ROLE_STUDENT_BASE, dir, sizeof dir);
     int rc = model_load_hf(&d->student, dir);
     int cot = mr->method == SPEC_METHOD_COT, cd = mr->method == SPEC_METHOD_CD_A || mr->method == SPEC_METHOD_CD_B;
@@ -286,6 +346,14 @@ int stage_distill(struct experiment *x, int run, int seed)
         .projection_weight_decay = (float)t->weight_decay, .mask = d->mask, .pad_id = x->tok.pad_id,
     };
     if (cot) setup.lambda_kd = 0, setup.teacher = NULL; /* cot learns from the teacher's traces, not its logits */
+    int stages = teacher_stages(x, !cot && (mr->lambda_kd > 0 || strategy != ALIGN_NONE));
+    int micro = TEACHER_MICRO_BATCHES_PER_STAGE * stages;
+    if (micro > t->batch) micro = t->batch;
+    if (stages > 1) {
+        rc = open_teacher_pipeline(x, d, stages, micro, rc, name);
+        setup.teacher_pipeline = d->pipelined ? &d->pipeline : NULL;
+        setup.teacher_micro_batches = micro;
+    }
     if (!rc) rc = distill_step_init(&d->step, &setup, &d->student, t->batch, d->student.config.max_seq);
     snprintf(path, sizeof path, "%s/checkpoints/%s.ckpt", x->output, label);
     struct train_config tc = {
@@ -300,14 +368,22 @@ int stage_distill(struct experiment *x, int run, int seed)
     };
     struct train_result res;
     memset(&res, 0, sizeof res);
-    if (!rc) rc = train_run(&d->student, &tc, cot ? cot_pool_batch : stage_source_batch,
-                            cot ? (void *)&d->pool : (void *)&source, NULL, NULL, &res);
+    if (stages > 1) rc = reduce_agree(rc, x->comm);
+    if (!rc && stages > 1 && x->rank != 0) {
+        if (d->pipelined) rc = pipeline_serve(&d->pipeline); /* ranks past the pipeline go straight on */
+    } else if (!rc) {
+        rc = train_run(&d->student, &tc, cot ? cot_pool_batch : stage_source_batch,
+                       cot ? (void *)&d->pool : (void *)&source, NULL, NULL, &res);
+        if (d->pipelined) pipeline_request_stop(&d->pipeline, rc);
+    }
+    if (d->pipelined) report_teacher_pipeline(d, micro, name);
     snprintf(dir, sizeof dir, "%s/models/%s", x->output, label);
     if (!rc && x->rank == 0) rc = model_save_hf(&d->student, dir);
     snprintf(path, sizeof path, "%s/circd_format.json", dir);
     if (!rc && x->rank == 0) rc = arith_format_save(format, path);
     snprintf(path, sizeof path, "%s/circd_tokenizer.json", dir);
     if (!rc && x->rank == 0) rc = tokenizer_arith_save(&x->tok, path);
+    if (stages > 1) rc = reduce_agree(rc, x->comm); /* rank 0 alone trained and saved */
     if (!rc) {
         float rows[3 * 1024];
         int n = res.curve.n < 1024 ? res.curve.n : 1024;
@@ -315,6 +391,10 @@ int stage_distill(struct experiment *x, int run, int seed)
             rows[3 * i] = (float)res.curve.step[i];
             rows[3 * i + 1] = res.curve.loss[i];
             rows[3 * i + 2] = res.curve.lr[i];
+        }
+        if (stages > 1) { /* the curve exists on rank 0 only; every rank writes the same data */
+            MPI_Bcast(&n, 1, MPI_INT, 0, x->comm);
+            MPI_Bcast(rows, 3 * n, MPI_FLOAT, 0, x->comm);
         }
         snprintf(path, sizeof path, "/runs/%s/%d/train_loss", mr->name, seed);
         uint64_t dims[2] = {(uint64_t)n, 3};
