@@ -1,4 +1,5 @@
-/* model_internal.h — what forward.c, forward_range.c, backward.c and hooks.c share inside runtime/model/ and nobody else needs. */
+/* model_internal.h — what forward.c, forward_range.c, backward.c and hooks.c share inside runtime/model/ and nobody
+ * else needs. */
 #ifndef CIRCD_MODEL_INTERNAL_H
 #define CIRCD_MODEL_INTERNAL_H
 
