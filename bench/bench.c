@@ -159,7 +159,7 @@ static int run_case(const struct bench_case *bc, double min_seconds, struct benc
 
 int cmd_bench(int argc, char **argv)
 {
-    int json = 0, atp = 0, atp_scaling = 0;
+    int json = 0, atp = 0, atp_scaling = 0, pipeline = 0;
     float seconds = 3.0f;
     struct arg_option options[] = {
         {"json", ARG_SWITCH, &json, NULL, "print one JSON object {tiny: {...}, small: {...}}", 0, 0},
@@ -168,6 +168,8 @@ int cmd_bench(int argc, char **argv)
          "patching) in units of one forward pass", 0, 0},
         {"atp-scaling", ARG_SWITCH, &atp_scaling, NULL, "instead: node AtP / EAP pairs/s on 1 rank and sharded over "
          "all ranks, and the parallel efficiency (run under mpirun -np 2 with OMP_NUM_THREADS=1)", 0, 0},
+        {"pipeline", ARG_SWITCH, &pipeline, NULL, "instead: the teacher's forward pipelined over all ranks at 1, 2, 4, "
+         "8 micro-batches: tok/s against one rank, bubble per rank against GPipe's ideal (mpirun -np 2)", 0, 0},
     };
     struct arg_spec spec = {"circd bench",
                             "Training tokens/s (forward+backward+AdamW), forward tokens/s and model GFLOP/s of the "
@@ -182,6 +184,11 @@ int cmd_bench(int argc, char **argv)
     if (atp_scaling) { /* the default teacher's shape; 16 batches of 16 pairs */
         struct bench_atp_case teacher = {"teacher", make_config(67, 128, 4, 4, 2, 512, 64), 16, 0};
         rc = bench_atp_scaling(&teacher, 16, seconds, json);
+        return rc ? cli_fail("bench", rc) : 0;
+    }
+    if (pipeline) { /* experiments/arith.yaml's teacher (the digit tokenizer's vocabulary), B 64 x T 24 */
+        struct llama_config teacher = make_config(67, 128, 4, 4, 2, 512, 128);
+        rc = bench_pipeline(&teacher, 64, 24, seconds, json);
         return rc ? cli_fail("bench", rc) : 0;
     }
     if (atp) {

@@ -16,5 +16,8 @@ int bench_atp(const struct bench_atp_case *cases, int n_cases, double min_second
 /* Collective over MPI_COMM_WORLD (bench_atp_scaling.c): node AtP and EAP pairs/s over n_batches batches of the
  * case's B real arithmetic pairs on one rank, then sharded over every rank, and the parallel efficiency. */
 int bench_atp_scaling(const struct bench_atp_case *c, int n_batches, double min_seconds, int json);
+/* Collective over MPI_COMM_WORLD (bench_pipeline.c): the forward of a [B, T] batch pipelined over every rank at M =
+ * 1, 2, 4, 8 micro-batches against one rank alone (tok/s), and each rank's bubble against GPipe's ideal. */
+int bench_pipeline(const struct llama_config *config, int B, int T, double min_seconds, int json);
 
 #endif
