@@ -2,6 +2,7 @@
  * train-teacher, eval-teacher, train-student-base, eval-student-base for now) into <output>/results.h5, skipping
  * the ones an earlier run finished and continuing an interrupted one from its checkpoint; prints the table. Exit 2
  * for a bad spec, CIRCD_EXIT_REQUEUE (75) when SIGTERM/SIGUSR1 stopped it after a checkpoint. */
+#include <mpi.h>
 #include <stdio.h>
 
 #include "cli/args.h"
@@ -26,13 +27,16 @@ int cmd_run(int argc, char **argv)
     if (rc) return cli_fail("run", rc);
     if (n_positional != 1) return cli_fail("run", err_set(CIRCD_EINPUT, "expected one SPEC file (see --help)"));
 
+    /* Every rank loads the spec and runs the plan; only rank 0 speaks for the job when something fails. */
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     struct experiment_spec spec;
     struct spec_errors errs = {0};
     rc = spec_load(positional[0], &spec, &errs);
     if (rc) {
-        spec_errors_print(&errs, stderr);
+        if (rank == 0) spec_errors_print(&errs, stderr);
         spec_errors_free(&errs);
-        return cli_fail("run", rc);
+        return rank == 0 ? cli_fail("run", rc) : cli_exit_code(rc);
     }
     spec_errors_free(&errs);
     interrupt_install();
@@ -44,8 +48,9 @@ int cmd_run(int argc, char **argv)
     }
     spec_free(&spec);
     if (rc == CIRCD_EINTERRUPTED) {
-        fprintf(stderr, "circd run: %s; run the same command again to continue\n", err_msg());
+        if (rank == 0) fprintf(stderr, "circd run: %s; run the same command again to continue\n", err_msg());
         return CIRCD_EXIT_REQUEUE;
     }
+    if (rc && rank != 0) return cli_exit_code(rc);
     return rc ? cli_fail("run", rc) : 0;
 }

@@ -16,6 +16,7 @@ static void usage(FILE *out)
             "  generate   greedy decoding with a KV cache\n"
             "  bench      training / forward throughput against the in-run cblas_sgemm rate\n"
             "  validate   check an experiment spec; every error as file:line:col\n"
+            "  compare    are two results files the same numbers (within a tolerance)?\n"
             "  plan       an experiment's job graph and its placement on MPI ranks (text or Graphviz DOT)\n"
             "  run        run an experiment spec's stages (skipping those already done), print the table\n"
             "  atp        attribution patching (nodes / edges, EAP-IG, AtP*) of a checkpoint on MIB rows\n"
@@ -23,11 +24,16 @@ static void usage(FILE *out)
             "`circd <command> --help` describes each command's options.\n");
 }
 
+int cli_exit_code(int code)
+{
+    /* Bad input and unreadable/unwritable paths exit 2; anything else (memory, internal) exits 1. */
+    return code == CIRCD_EINPUT || code == CIRCD_EIO ? 2 : 1;
+}
+
 int cli_fail(const char *command, int code)
 {
     fprintf(stderr, "circd %s: %s\n", command, err_msg()[0] ? err_msg() : "failed");
-    /* Bad input and unreadable/unwritable paths exit 2; anything else (memory, internal) exits 1. */
-    return code == CIRCD_EINPUT || code == CIRCD_EIO ? 2 : 1;
+    return cli_exit_code(code);
 }
 
 int main(int argc, char **argv)
@@ -46,6 +52,7 @@ int main(int argc, char **argv)
         {"bench", cmd_bench},
         {"validate", cmd_validate},
         {"plan", cmd_plan},
+        {"compare", cmd_compare},
         {"run", cmd_run},
         {"atp", cmd_atp},
         {"faithfulness", cmd_faithfulness},

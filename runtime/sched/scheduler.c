@@ -193,7 +193,9 @@ static void collect_failures(MPI_Comm comm, int rank, int size, const char *fail
     int first = -1;
     for (int r = 0; r < size; r++) {
         const char *m = all + (size_t)r * FAILURE_MAX;
-        if (!m[0]) continue;
+        int seen = 0; /* the ranks of one group usually fail alike: say it once */
+        for (int q = 0; q < r && !seen; q++) seen = strcmp(m, all + (size_t)q * FAILURE_MAX) == 0;
+        if (!m[0] || seen) continue;
         if (first < 0) first = r;
         else fprintf(stderr, "circd run: %s\n", m);
     }

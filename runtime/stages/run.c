@@ -124,7 +124,8 @@ static int collect_table(struct experiment *x, struct table_row *rows, int cap)
     return n;
 }
 
-static void print_rows(struct experiment *x, const struct table_row *rows, int n, FILE *out)
+/* where: the results file named in the footnote (NULL: none, as in the stored copies of the table). */
+static void print_rows(struct experiment *x, const struct table_row *rows, int n, FILE *out, const char *where)
 {
     fprintf(out, "\n| model |");
     for (int k = 0; k < TABLE_COLS; k++) fprintf(out, " %s |", table_cols[k].label);
@@ -142,16 +143,16 @@ static void print_rows(struct experiment *x, const struct table_row *rows, int n
     }
     fprintf(out, "\n(ID: both operands %d-%d digits; OOD: %d-%d digits; exact match of greedy answers; mean ± sd over "
                  "%d seeds; NFS: faithfulness of the model's own %g%% circuit; CKA: teacher circuit vs its best "
-                 "student counterparts; robust: interchange interventions agreeing with the teacher's; results in "
-                 "%s/results.h5)\n",
+                 "student counterparts; robust: interchange interventions agreeing with the teacher's%s%s%s)\n",
             x->spec->data.id_test_digits.lo, x->spec->data.id_test_digits.hi, x->spec->data.ood_test_digits.lo,
-            x->spec->data.ood_test_digits.hi, x->spec->seeds.n, x->spec->circuit.nfs_size, x->output);
+            x->spec->data.ood_test_digits.hi, x->spec->seeds.n, x->spec->circuit.nfs_size,
+            where ? "; results in " : "", where ? where : "", where ? "/results.h5" : "");
 }
 
 int experiment_print_table(struct experiment *x, FILE *out)
 {
     struct table_row rows[2 + SPEC_MAX_LIST];
-    print_rows(x, rows, collect_table(x, rows, 2 + SPEC_MAX_LIST), out);
+    print_rows(x, rows, collect_table(x, rows, 2 + SPEC_MAX_LIST), out, x->output);
     return CIRCD_OK;
 }
 
@@ -165,7 +166,7 @@ static int stage_report(struct experiment *x)
     size_t len = 0;
     FILE *mem = open_memstream(&markdown, &len);
     if (!mem) return err_set(CIRCD_ENOMEM, "report: cannot format the table");
-    print_rows(x, rows, n, mem);
+    print_rows(x, rows, n, mem, NULL);
     fclose(mem);
     float *values = xcalloc((size_t)(n ? n : 1) * TABLE_COLS * 2, sizeof *values);
     if (!values) { free(markdown); return CIRCD_ENOMEM; }
