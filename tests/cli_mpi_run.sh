@@ -46,8 +46,7 @@ grep -q '| cd_b_subnet |' "$TMP/two.log" || fail "no table from the 2-rank run"
 "$CIRCD" compare "$TMP/one/results.h5" "$TMP/one/stages/atp-teacher.h5" >/dev/null 2>&1 &&
   fail "compare called a partial file equal"
 
-# 2b. The teacher pipelined over both ranks inside KD / CD runs (parallel.teacher_pipeline_stages: 2) gives the
-#     same students as one rank.
+# 2b. With parallel.teacher_pipeline_stages: 2 the plan gives KD / CD runs both ranks.
 PIPE=$TMP/pipe.yaml
 sed -e 's/teacher_pipeline_stages: 1/teacher_pipeline_stages: 2/' \
     -e 's/methods: \[sft, kd, cot, cd_a, cd_b, sft_subnet, kd_subnet, cot_subnet, cd_a_subnet, cd_b_subnet\]/methods: [kd, cd_a, cd_b_subnet]/' \
@@ -55,11 +54,7 @@ sed -e 's/teacher_pipeline_stages: 1/teacher_pipeline_stages: 2/' \
 grep -q 'methods: \[kd, cd_a, cd_b_subnet\]' "$PIPE" || fail "could not make the pipeline spec"
 "$CIRCD" plan "$PIPE" --ranks 2 | grep -Eq '^  ranks 0-1 +distill-kd-0 .*teacher pipelined over 2 ranks' ||
   fail "plan does not pipeline the KD teacher"
-"$CIRCD" run "$PIPE" --output "$TMP/pipe1" >"$TMP/pipe1.log" 2>&1 || fail "1-rank pipeline spec"
-mpi2 run "$PIPE" --output "$TMP/pipe2" >"$TMP/pipe2.log" 2>&1 || fail "2-rank pipeline spec: $(tail -5 "$TMP/pipe2.log")"
-grep -q 'teacher forward pipelined over 2 ranks' "$TMP/pipe2.log" || fail "the teacher was not pipelined"
-"$CIRCD" compare "$TMP/pipe1/results.h5" "$TMP/pipe2/results.h5" --ignore "$IGNORE" >"$TMP/cmpp.txt" ||
-  fail "pipelined teacher differs from 1 rank: $(cat "$TMP/cmpp.txt")"
+# (The pipelined runs themselves are compared with one rank in cli_mpi_pipeline.sh.)
 
 # 3. kill -9 at several points, then finish.
 OUT=$TMP/killed
@@ -119,4 +114,4 @@ set -e
 [[ $code != 0 ]] || fail "a failing stage exited 0"
 [[ $(grep -c 'circd run: \[atp-teacher\] failed on rank' "$TMP/broken.log") == 1 ]] ||
   fail "expected one message naming the failing stage: $(tail -5 "$TMP/broken.log")"
-echo "ok: plan, 2 ranks == 1 rank (also with the teacher pipelined), 4 kills resumed, damaged results rebuilt, errors end every rank"
+echo "ok: plan, 2 ranks == 1 rank, 4 kills resumed, damaged results rebuilt, errors end every rank"
