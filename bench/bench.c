@@ -181,8 +181,8 @@ int cmd_bench(int argc, char **argv)
     if (rc == 1) return 0;
     if (rc) return cli_fail("bench", rc);
     if (!(seconds > 0)) return cli_fail("bench", err_set(CIRCD_EINPUT, "--seconds must be > 0"));
-    if (atp_scaling) { /* the default teacher's shape; 16 batches of 16 pairs */
-        struct bench_atp_case teacher = {"teacher", make_config(67, 128, 4, 4, 2, 512, 64), 16, 0};
+    if (atp_scaling) { /* arith.yaml's teacher and AtP set: 16 batches of 32 pairs */
+        struct bench_atp_case teacher = {"teacher", make_config(67, 128, 4, 4, 2, 512, 64), 32, 0};
         rc = bench_atp_scaling(&teacher, 16, seconds, json);
         return rc ? cli_fail("bench", rc) : 0;
     }
