@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# grid.sh — run a circd experiment as a Slurm batch job that survives time limits and preemption, or directly with
+# mpirun on this machine's cores. `circd run SPEC [circd args...]` under the right launcher, with signals forwarded
+# and the job requeued when circd stopped after a checkpoint (exit 75); the next start resumes, not restarts.
+#
+#   sbatch slurm/grid.sh experiments/arith.yaml [--output DIR]       (submit from the repository root)
+#   sbatch --ntasks=4 --cpus-per-task=2 --time=8:00:00 slurm/grid.sh SPEC   (any #SBATCH default below overrides)
+#   bash slurm/grid.sh SPEC [--output DIR]                           (no Slurm: mpirun -np CIRCD_RANKS, here)
+#
+# SPEC defaults to experiments/arith.yaml of the repository. Environment:
+#   CIRCD          the circd binary; otherwise CIRCD_HOME/build/circd, then $SLURM_SUBMIT_DIR/build/circd (sbatch
+#                  copies this script to a spool directory, so its own location does not tell), then the
+#                  repository around this script, then `circd` on PATH
+#   CIRCD_HOME     the repository (for the binary and the default SPEC)
+#   CIRCD_RANKS    ranks without Slurm (default: one per CPU divided by CIRCD_THREADS); under Slurm, --ntasks
+#   CIRCD_THREADS  OpenMP threads per rank without Slurm (default 1); under Slurm, --cpus-per-task
+#   CIRCD_LAUNCHER srun or mpirun under Slurm (default: srun when it has PMIx, which Open MPI needs, else mpirun)
+#
+# Signals: SIGUSR1 (Slurm's --signal warning before the time limit, or `scancel -s USR1 -b JOB`) and SIGTERM
+# (`scontrol requeue`, preemption, scancel) are passed on to circd as SIGUSR1 — circd treats both as "finish the
+# step, checkpoint, exit 75", and mpirun relays USR1 whereas it answers TERM by killing its ranks. After a USR1 and
+# exit 75 the job requeues itself (`scontrol requeue`); after a TERM it does not: Slurm requeues a requeued or
+# preempted job on its own, and a self-requeue would undo a scancel. Exit status: circd's.
+#
+#SBATCH --job-name=circd
+#SBATCH --ntasks=2
+#SBATCH --cpus-per-task=1
+#SBATCH --time=04:00:00
+#SBATCH --requeue
+#SBATCH --signal=B:USR1@300
+#SBATCH --open-mode=append
+#SBATCH --output=circd-%j.out
+set -uo pipefail
+
+EXIT_REQUEUE=75 # CIRCD_EXIT_REQUEUE (runtime/util/interrupt.h): stopped after a checkpoint, run again to continue
+EXIT_INPUT=2    # circd's exit code for bad input; used here for a missing binary or spec too
+
+say() { printf '[grid.sh %(%F %T)T] %s\n' -1 "$*" >&2; }
+
+usage() { sed -n '5,8p' "${BASH_SOURCE[0]}" >&2; }
+
+# ---- where circd is -------------------------------------------------------------------------------------------
+# candidate repositories, most explicit first
+repos=()
+[[ -n ${CIRCD_HOME:-} ]] && repos+=("$CIRCD_HOME")
+[[ -n ${SLURM_SUBMIT_DIR:-} ]] && repos+=("$SLURM_SUBMIT_DIR")
+[[ -z ${SLURM_JOB_ID:-} ]] && repos+=("$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)")
+
+find_circd() {
+    if [[ -n ${CIRCD:-} ]]; then
+        [[ -x $CIRCD && -f $CIRCD ]] && { printf '%s\n' "$CIRCD"; return 0; }
+        say "error: CIRCD=$CIRCD is not an executable file"
+        return 1
+    fi
+    local r tried=()
+    for r in "${repos[@]}"; do
+        [[ -x $r/build/circd ]] && { printf '%s\n' "$r/build/circd"; return 0; }
+        tried+=("$r/build/circd")
+    done
+    command -v circd && return 0
+    say "error: no circd binary (tried ${tried[*]:-nothing} and PATH). Build it (scripts/setup.sh) and set" \
+        "CIRCD=/path/to/circd or CIRCD_HOME=/path/to/the/repository, or submit from the repository root."
+    return 1
+}
+
+case ${1:-} in -h | --help) usage; exit 0 ;; esac
+circd=$(find_circd) || exit "$EXIT_INPUT"
+
+if (($# == 0)); then
+    for r in "${repos[@]}" "$(dirname "$(dirname "$circd")")"; do
+        [[ -f $r/experiments/arith.yaml ]] && { set -- "$r/experiments/arith.yaml"; break; }
+    done
+    (($#)) || { say "error: no SPEC given and no experiments/arith.yaml found"; usage; exit "$EXIT_INPUT"; }
+fi
+spec=$1
+shift
+[[ -f $spec ]] || { say "error: spec $spec not found (from $(pwd))"; exit "$EXIT_INPUT"; }
+
+# ---- ranks, threads, launcher ---------------------------------------------------------------------------------
+positive() { [[ $2 =~ ^[1-9][0-9]*$ ]] || { say "error: $1 must be a positive integer, not '$2'"; exit "$EXIT_INPUT"; }; }
+
+if [[ -n ${SLURM_JOB_ID:-} ]]; then
+    ranks=${SLURM_NTASKS:-${SLURM_NPROCS:-1}}
+    threads=${SLURM_CPUS_PER_TASK:-1}
+    launcher=${CIRCD_LAUNCHER:-}
+    if [[ -z $launcher ]]; then
+        if command -v srun >/dev/null && srun --mpi=list 2>&1 | grep -qw pmix; then launcher=srun; else launcher=mpirun; fi
+    fi
+else
+    threads=${CIRCD_THREADS:-1}
+    positive CIRCD_THREADS "$threads"
+    cpus=$(nproc)
+    ranks=${CIRCD_RANKS:-$((cpus / threads > 0 ? cpus / threads : 1))}
+    launcher=mpirun
+fi
+positive ranks "$ranks"
+positive threads "$threads"
+export OMP_NUM_THREADS=$threads
+if [[ $(id -u) == 0 ]]; then # Open MPI refuses root without both
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+
+case $launcher in
+    srun)
+        # srun (22.05) does not inherit --cpus-per-task from the job: give it explicitly.
+        launch=(srun --mpi=pmix --ntasks="$ranks" --cpus-per-task="$threads" "$circd" run "$spec" "$@") ;;
+    mpirun)
+        command -v mpirun >/dev/null || { say "error: mpirun not found (install openmpi-bin)"; exit "$EXIT_INPUT"; }
+        # One slot per hardware thread; more ranks than that only when asked for explicitly; several OpenMP threads
+        # per rank must not be bound to the rank's one core.
+        launch=(mpirun -np "$ranks" --use-hwthread-cpus)
+        [[ -z ${SLURM_JOB_ID:-} ]] && ((ranks > cpus)) && launch+=(--oversubscribe)
+        ((threads > 1)) && launch+=(--bind-to none)
+        launch+=("$circd" run "$spec" "$@") ;;
+    *) say "error: CIRCD_LAUNCHER must be srun or mpirun, not '$launcher'"; exit "$EXIT_INPUT" ;;
+esac
+
+# ---- run, forwarding signals ----------------------------------------------------------------------------------
+if [[ -n ${SLURM_JOB_ID:-} ]]; then
+    say "job $SLURM_JOB_ID (restart ${SLURM_RESTART_COUNT:-0}) on ${SLURM_JOB_NODELIST:-?}: spec $spec, $ranks ranks ×" \
+        "$threads threads, $launcher, circd $circd"
+else
+    say "no Slurm: spec $spec, $ranks ranks × $threads threads, mpirun, circd $circd"
+fi
+say "command: ${launch[*]}"
+
+pid=
+got_usr1=0
+got_term=0
+interrupts=0
+# shellcheck disable=SC2317  # called from the traps below
+on_signal() {
+    case $1 in
+        USR1) got_usr1=1 ;;
+        TERM) got_term=1 ;;
+        INT) interrupts=$((interrupts + 1)) ;;
+    esac
+    [[ -n $pid ]] || return 0 # not started yet: checked right after the start
+    if ((interrupts > 1)); then
+        say "second SIGINT: killing circd"
+        kill -s KILL "$pid" 2>/dev/null
+    else
+        say "SIG$1: asking circd to checkpoint and stop"
+        kill -s USR1 "$pid" 2>/dev/null
+    fi
+}
+trap 'on_signal USR1' USR1
+trap 'on_signal TERM' TERM
+trap 'on_signal INT' INT
+
+"${launch[@]}" &
+pid=$!
+((got_usr1 || got_term || interrupts)) && kill -s USR1 "$pid" 2>/dev/null
+
+# A trapped signal interrupts `wait` (status > 128) while the launcher still runs: wait again. Bash keeps the
+# status of a finished child, so the last `wait` reports the launcher's own exit status.
+while wait "$pid"; status=$?; kill -0 "$pid" 2>/dev/null; do :; done
+wait "$pid"
+last=$?
+((last != 127)) && status=$last
+
+# ---- what happens next ----------------------------------------------------------------------------------------
+trap '' USR1 TERM INT # `scontrol requeue` of ourselves sends us a TERM
+case $status in
+    0) say "circd finished (exit 0): the experiment is complete" ;;
+    "$EXIT_REQUEUE")
+        if [[ -z ${SLURM_JOB_ID:-} ]]; then
+            say "circd stopped after a checkpoint (exit 75): run the same command again to continue"
+        elif ((got_term)); then
+            say "circd stopped after a checkpoint (exit 75) on SIGTERM: a requeued or preempted job restarts by" \
+                "itself and continues; a cancelled one ends here"
+        elif ((got_usr1)); then
+            if scontrol requeue "$SLURM_JOB_ID"; then
+                say "circd stopped after a checkpoint (exit 75): job $SLURM_JOB_ID requeued; it continues when it" \
+                    "starts again"
+            else
+                say "circd stopped after a checkpoint (exit 75) but scontrol requeue failed (submitted with" \
+                    "--no-requeue?): submit the same command again to continue"
+            fi
+        else
+            say "circd stopped after a checkpoint (exit 75) without a signal to this script: submit the same" \
+                "command again to continue"
+        fi ;;
+    "$EXIT_INPUT") say "circd rejected its input (exit 2): fix the spec or the arguments; no requeue" ;;
+    *) say "circd failed (exit $status): see the messages above; no requeue" ;;
+esac
+exit "$status"
