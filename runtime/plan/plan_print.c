@@ -1,4 +1,4 @@
-/* plan_print.c — the plan as text (waves, rank groups, stages with costs and dependencies) and as Graphviz DOT
+/* plan_print.c — the plan as text (rounds, rank groups, stages with costs and dependencies) and as Graphviz DOT
  * (`circd plan`). */
 #include <stdio.h>
 #include <string.h>
@@ -33,18 +33,20 @@ void plan_print_text(const struct plan *p, const struct experiment_spec *spec, F
     int todo = 0;
     for (int i = 0; i < p->n_stages; i++)
         if (!p->stages[i].done) { total += p->stages[i].cost; todo++; }
-    fprintf(out, "plan of experiment '%s' on %d rank%s: %d stages (%d to run) in %d wave%s\n", spec->name,
+    fprintf(out, "plan of experiment '%s' on %d rank%s: %d stages (%d to run) in %d round%s\n", spec->name,
             p->n_ranks, p->n_ranks == 1 ? "" : "s", p->n_stages, todo, p->n_waves, p->n_waves == 1 ? "" : "s");
-    fprintf(out, "estimated work %.3g GFLOP; longest path through the waves %.3g GFLOP per rank (%.2fx the "
+    fprintf(out, "estimated work %.3g GFLOP; the rounds' busiest groups add up to %.3g GFLOP per rank (%.2fx the "
             "1-rank time)\n", total, p->span_estimate, total > 0 ? p->span_estimate / total : 1.0);
     for (int i = 0; i < p->n_stages; i++)
         if (p->stages[i].done) fprintf(out, "  done   %s\n", p->stages[i].name);
     for (int w = 0; w < p->n_waves; w++) {
-        fprintf(out, "wave %d\n", w);
+        fprintf(out, "round %d\n", w);
         for (int g = 0; g < p->n_ranks; g++)
-            for (int i = 0; i < p->n_stages; i++) {
+            for (int slot = 0, i = 0; i < p->n_stages; i++) {
                 const struct plan_stage *s = &p->stages[i];
-                if (s->wave != w || s->group != g) continue;
+                if (s->wave != w || s->group != g || s->slot != slot) continue;
+                slot++;
+                i = -1; /* the next slot may come earlier in the list */
                 char ranks[32], extra[96];
                 rank_range(ranks, sizeof ranks, s->first_rank, s->n_ranks);
                 how(s, extra, sizeof extra);
@@ -61,7 +63,7 @@ void plan_print_dot(const struct plan *p, const struct experiment_spec *spec, FI
 {
     fprintf(out, "digraph \"%s\" {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n", spec->name);
     for (int w = -1; w < p->n_waves; w++) {
-        if (w >= 0) fprintf(out, "  subgraph cluster_wave_%d {\n    label=\"wave %d\";\n", w, w);
+        if (w >= 0) fprintf(out, "  subgraph cluster_round_%d {\n    label=\"round %d\";\n", w, w);
         else fprintf(out, "  subgraph cluster_done {\n    label=\"done\";\n    style=dashed;\n");
         for (int i = 0; i < p->n_stages; i++) {
             const struct plan_stage *s = &p->stages[i];

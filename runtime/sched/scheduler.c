@@ -154,16 +154,22 @@ static int run_stage(struct group_ctx *g, sched_stage_fn run)
     return agree(rc, g->comm);
 }
 
-/* The group's stages of the wave, one after another; stops at the first failure or interruption. */
+/* The group's stages of the round, one after another; stops at the first failure or interruption. A stage reads
+ * through the files of the group's stages finished earlier in the round (they may be its dependencies), then
+ * results.h5. */
 static int run_group(struct experiment *x, struct plan *p, int wave, int group, MPI_Comm comm,
                      const unsigned char *resumed, sched_stage_fn run, char *failure)
 {
     char path[4200];
-    struct results_file base;
+    int n = 0;
+    for (int i = 0; i < p->n_stages; i++) n += p->stages[i].wave == wave && p->stages[i].group == group;
+    struct results_file *chain = xcalloc((size_t)n + 1, sizeof *chain); /* [0] = results.h5, then the stages' */
+    if (!chain) { snprintf(failure, FAILURE_MAX, "%s", err_msg()); return agree(CIRCD_ENOMEM, comm); }
     results_path(x, path, sizeof path);
-    int rc = agree(results_open_readonly(&base, path, MPI_COMM_SELF), comm);
-    if (rc) { snprintf(failure, FAILURE_MAX, "%s", err_msg()); return rc; }
-    struct group_ctx g = {x, NULL, comm, 0, &base, 0, failure};
+    int opened = 0, rc = agree(results_open_readonly(&chain[0], path, MPI_COMM_SELF), comm);
+    if (rc) { snprintf(failure, FAILURE_MAX, "%s", err_msg()); free(chain); return rc; }
+    opened = 1;
+    struct group_ctx g = {x, NULL, comm, 0, &chain[0], 0, failure};
     MPI_Comm_rank(comm, &g.rank);
     for (int slot = 0; !rc; slot++) {
         int i = 0;
@@ -178,9 +184,16 @@ static int run_group(struct experiment *x, struct plan *p, int wave, int group, 
         }
         g.stage = &p->stages[i];
         g.resumed = resumed[i];
-        rc = run_stage(&g, run);
+        if ((rc = run_stage(&g, run)) || opened > n) break;
+        sched_stage_file(x->output, g.stage->name, path, sizeof path);
+        int own = results_open_readonly(&chain[opened], path, MPI_COMM_SELF);
+        if (own) note_failure(&g, own);
+        if ((rc = agree(own, comm))) break;
+        chain[opened].base = g.base;
+        g.base = &chain[opened++];
     }
-    results_close(&base);
+    while (opened > 0) results_close(&chain[--opened]);
+    free(chain);
     return rc;
 }
 
