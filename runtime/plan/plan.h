@@ -1,11 +1,12 @@
 /* plan.h — an experiment spec compiled into its job graph: every stage of the grid (data, train-<role>,
  * eval-<role>, atp-<role>, circuit-<role>, distill-<run>-<seed>, eval-<run>-<seed>, report) with the stages it
  * depends on, a cost estimate, how many ranks it can use, and — for a given number of MPI ranks — a placement:
- * the stages are run in waves (a wave holds the stages whose dependencies all finished in earlier waves), and the
- * ranks of a wave are cut into disjoint groups (contiguous rank ranges, one sub-communicator each) that run their
- * stages one after another. Stages that scale (attribution patching and evaluation shard their data; distillation
- * with a teacher pipelines the teacher's layers) get several ranks when a wave has fewer stages than ranks;
- * otherwise each rank runs a share of the wave's stages chosen longest-first (LPT), balancing the estimated cost.
+ * the stages are run in rounds; the ranks of a round are cut into disjoint groups (contiguous rank ranges, one
+ * sub-communicator each) that run their stages one after another — the stages ready at the round's start,
+ * balanced longest-path-first, then the stages that follow a group's own while the round's busiest group still
+ * works (plan_place.c). Stages that scale (attribution patching and evaluation shard their data; distillation
+ * with a teacher pipelines the teacher's layers) get several ranks when fewer stages are ready than ranks, or
+ * when the spec asks for a pipelined teacher.
  *
  * `circd plan SPEC [--ranks N]` prints the plan as text and as Graphviz DOT; `circd run` executes it (sched/).
  * The plan is a pure function of the spec, the rank count and the set of stages already done, so every rank
@@ -47,8 +48,8 @@ struct plan_stage {
     int max_ranks;            /* ranks it can use: 1, or more for sharded / pipelined stages */
     /* Placement (plan_place): -1 / 0 when the stage is already done. */
     int done;
-    int wave;                 /* 0-based among the waves still to run */
-    int group;                /* group index within its wave */
+    int wave;                 /* its round, 0-based among the rounds still to run */
+    int group;                /* group index within its round */
     int first_rank, n_ranks;  /* the group's ranks [first_rank, first_rank + n_ranks) */
     int slot;                 /* position in its group's sequence */
 };
@@ -57,8 +58,8 @@ struct plan {
     struct plan_stage *stages; /* topological order (every dependency comes first) */
     int n_stages;
     int n_ranks;
-    int n_waves;
-    double span_estimate;      /* sum over waves of the most loaded group's cost / its ranks' share */
+    int n_waves;               /* rounds */
+    double span_estimate;      /* sum over rounds of the busiest group's cost / its ranks' share */
 };
 
 /* Builds the graph of `spec` (stages in a topological order) and places it on n_ranks >= 1 ranks with no stage
@@ -67,14 +68,11 @@ int plan_build(struct plan *p, const struct experiment_spec *spec, int n_ranks);
 void plan_free(struct plan *p);
 /* Index of the stage called `name`, or -1. */
 int plan_find(const struct plan *p, const char *name);
-/* Re-places the stages not marked done (done[i] != 0) on the plan's ranks. A done stage keeps wave -1. */
+/* Re-places the stages not marked done (done[i] != 0) on the plan's ranks. A done stage keeps round (wave) -1. */
 void plan_place(struct plan *p, const unsigned char *done);
-/* The group layout of wave w: fills first_rank/n_ranks per group (at most cap groups), returns the group count. */
-int plan_wave_groups(const struct plan *p, int wave, int *first_rank, int *n_ranks, int cap);
-
-/* Human-readable plan: one block per wave listing each group's ranks and stages (cost, dependencies). */
+/* Human-readable plan: one block per round listing each group's ranks and stages (cost, dependencies). */
 void plan_print_text(const struct plan *p, const struct experiment_spec *spec, FILE *out);
-/* Graphviz DOT: one node per stage (label with its ranks and wave, clustered by wave), one edge per dependency. */
+/* Graphviz DOT: one node per stage (label with its ranks, clustered by round), one edge per dependency. */
 void plan_print_dot(const struct plan *p, const struct experiment_spec *spec, FILE *out);
 
 const char *plan_kind_name(enum plan_kind kind);

@@ -217,19 +217,3 @@ void plan_place(struct plan *p, const unsigned char *done)
     free(pl.round_of);
     free(pl.longest);
 }
-
-int plan_wave_groups(const struct plan *p, int wave, int *first_rank, int *n_ranks, int cap)
-{
-    int n = 0;
-    for (int i = 0; i < p->n_stages; i++) {
-        const struct plan_stage *s = &p->stages[i];
-        if (s->wave != wave || s->group < 0 || s->group >= cap) continue;
-        if (s->group + 1 > n) {
-            for (int q = n; q < s->group; q++) first_rank[q] = n_ranks[q] = -1;
-            n = s->group + 1;
-        }
-        first_rank[s->group] = s->first_rank;
-        n_ranks[s->group] = s->n_ranks;
-    }
-    return n;
-}
