@@ -14,9 +14,12 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*" >&2; exit "$SKIP"; }
 note() { echo "-- $*" >&2; }
 
-# A temporary directory, removed at exit unless KEEP_TMP is set (then its path is printed).
+# A temporary directory, removed at exit unless KEEP_TMP is set (then its path is printed); the jobs this test
+# submitted (JOBS) are cancelled at exit, whatever state they are in.
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/circd-slurm-test-XXXXXX")
+JOBS=()
 cleanup() {
+    ((${#JOBS[@]} == 0)) || scancel "${JOBS[@]}" 2>/dev/null || true
     if [[ -n ${KEEP_TMP:-} ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
@@ -56,4 +59,62 @@ same_results() {
     [[ -n $(table "$2.log") ]] || fail "no table in $2.log"
     "$CIRCD" compare "$1/results.h5" "$2/results.h5" --ignore '/runs/*/train/*,/runs/*/*/train_loss' \
         >"$TMP/compare.txt" 2>&1 || fail "$2/results.h5 differs from $1/results.h5: $(cat "$TMP/compare.txt")"
+}
+
+# ---- a running cluster ----------------------------------------------------------------------------------------
+# need_cluster: skip (exit 77) unless we are root and a Slurm controller answers with a node that takes jobs —
+# slurm/local-cluster.sh start (CI's .ci/run) makes one. Sets CLUSTER_CPUS, the CPUs of that node.
+need_cluster() {
+    [[ $(id -u) == 0 ]] || skip "not root (the test cluster of slurm/local-cluster.sh runs as root)"
+    local c
+    for c in sbatch scontrol sinfo scancel; do command -v "$c" >/dev/null || skip "no $c: Slurm is not installed"; done
+    local node
+    node=$(timeout 10 sinfo -h -o '%T %c' 2>/dev/null | grep -E '^(idle|mixed|allocated|completing)' | head -n 1) ||
+        true
+    [[ -n $node ]] || skip "no Slurm cluster with a usable node (start one: slurm/local-cluster.sh install start)"
+    # shellcheck disable=SC2034  # for the tests
+    CLUSTER_CPUS=${node##* }
+}
+
+# job_field ID FIELD: one field of `scontrol show job ID` (JobState, Restarts, ExitCode, ...).
+job_field() { scontrol show job -o "$1" 2>/dev/null | grep -oP "(^| )$2=\K\S+" || true; }
+
+# submit SBATCH_ARGS...: submits; JOB is its id, recorded for cleanup (not in a $(...): JOBS must grow here).
+submit() {
+    JOB=$(sbatch --parsable "$@") || fail "sbatch $* failed"
+    JOB=${JOB%%;*}
+    JOBS+=("$JOB")
+}
+
+# wait_job ID SECONDS: until the job has ended for good (not requeued); prints "STATE EXITCODE".
+wait_job() {
+    local deadline=$((SECONDS + $2)) state
+    while :; do
+        state=$(job_field "$1" JobState)
+        case $state in
+            COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE)
+                printf '%s %s\n' "$state" "$(job_field "$1" ExitCode)"; return ;;
+            "") fail "job $1 is unknown to scontrol" ;;
+        esac
+        ((SECONDS < deadline)) || fail "job $1 still $state after $2 s"
+        sleep 1
+    done
+}
+
+# wait_requeued ID SECONDS: until the job has been requeued (Restarts >= 1) and is back in the queue or beyond.
+# It restarts after the requeue delay (cred_expire: 10 s on slurm/local-cluster.sh's cluster). No `scontrol update
+# StartTime=now` to skip it: a job started within the delay can be killed with "Job credential revoked" (seen here).
+wait_requeued() {
+    local deadline=$((SECONDS + $2)) state restarts
+    while :; do
+        state=$(job_field "$1" JobState)
+        restarts=$(job_field "$1" Restarts)
+        if ((${restarts:-0} >= 1)); then
+            case $state in PENDING | RUNNING | COMPLETED | FAILED | CANCELLED) return ;; esac
+        elif [[ $state == @(COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|"") ]]; then
+            fail "job $1 ended (${state:-unknown}) without being requeued"
+        fi
+        ((SECONDS < deadline)) || fail "job $1 not requeued after $2 s (state $state, restarts ${restarts:-?})"
+        sleep 0.5
+    done
 }
