@@ -80,7 +80,7 @@ int main(void)
     snprintf(ckpt_a, sizeof ckpt_a, "%s/a.ckpt", testing_tmpdir());
     snprintf(ckpt_b, sizeof ckpt_b, "%s/b.ckpt", testing_tmpdir());
     struct train_config tc = {"test", 60, 8, 12, {LR_WARMUP_COSINE, 1e-2f, 5, 60, 0.1f, 0},
-                              {0.9f, 0.95f, 1e-8f, 0.01f, 1.0f}, 77, 25, 20, 10, ckpt_a, NULL, NULL, NULL};
+                              {0.9f, 0.95f, 1e-8f, 0.01f, 1.0f}, 77, 25, 20, 10, ckpt_a, NULL, NULL, NULL, NULL};
 
     struct llama_model straight;
     CHECK(model_create(&straight, &cfg) == 0);
@@ -94,7 +94,7 @@ int main(void)
     CHECK(res.curve.n == 6 && res.curve.step[5] == 60);
     CHECK(res.curve.loss[5] < 0.6f * res.curve.loss[0]);
     printf("loss %.3f -> %.3f, %.0f tok/s\n", res.curve.loss[0], res.curve.loss[5], res.tokens_per_s);
-    train_result_free(&res);
+    struct train_result straight_res = res;
 
     /* Interrupted after 200 examples (step 25), resumed in a fresh model: same bits at the end. */
     tc.checkpoint_path = ckpt_b;
@@ -113,7 +113,13 @@ int main(void)
     CHECK(train_run(&second, &tc, arithmetic_sequences, &src, NULL, NULL, &res) == 0);
     CHECK(res.resumed_from == 25 && res.steps_done == 60);
     CHECK(memcmp(second.params, straight.params, straight.n_params * sizeof(float)) == 0);
+    /* The curve too: the points before the checkpoint and the window 21-25 open at the interruption come back. */
+    CHECK(res.curve.n == straight_res.curve.n);
+    for (int i = 0; i < res.curve.n && i < straight_res.curve.n; i++)
+        CHECK(res.curve.step[i] == straight_res.curve.step[i] && res.curve.loss[i] == straight_res.curve.loss[i] &&
+              res.curve.lr[i] == straight_res.curve.lr[i]);
     train_result_free(&res);
+    train_result_free(&straight_res);
 
     /* Running again once finished trains nothing and changes nothing. */
     CHECK(train_run(&second, &tc, arithmetic_sequences, &src, NULL, NULL, &res) == 0);

@@ -11,6 +11,7 @@
 #include "eval/accuracy.h"
 #include "stages/stage_source.h"
 #include "stages/stages.h"
+#include "io/atomic_file.h"
 #include "train/trainer.h"
 #include "data/tokenizer_files.h"
 #include "util/error.h"
@@ -51,6 +52,38 @@ static int record_accuracy(void *ctx, struct llama_model *m, int64_t step, doubl
     if (c->x->rank == 0)
         fprintf(stderr, "[%s] eval at step %lld (%.0fs): ID %.1f%%  OOD %.1f%%  (%d held-out problems each)\n",
                 c->name, (long long)step, elapsed, 100 * r[2], 100 * r[3], CURVE_EVAL_EXAMPLES);
+    return CIRCD_OK;
+}
+
+#define ACCURACY_MAGIC "circd-accuracy 1\n"
+
+/* train_extra_fn: the accuracy curve beside the checkpoint, so a resumed run keeps the points before it. */
+static int accuracy_extra(void *ctx, const char *path, int save)
+{
+    struct accuracy_curve *c = ctx;
+    if (save) {
+        struct atomic_file af;
+        int rc = atomic_file_open(&af, path);
+        if (rc) return rc;
+        int32_t n = c->n;
+        fputs(ACCURACY_MAGIC, af.fp);
+        fwrite(&n, sizeof n, 1, af.fp);
+        if (n) fwrite(c->rows, sizeof *c->rows, (size_t)n * 4, af.fp);
+        return atomic_file_commit(&af);
+    }
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return CIRCD_OK; /* a checkpoint from before the curve was kept: it starts afresh */
+    char magic[sizeof ACCURACY_MAGIC] = "";
+    int32_t n = -1;
+    int ok = fread(magic, 1, strlen(ACCURACY_MAGIC), fp) == strlen(ACCURACY_MAGIC) &&
+             strcmp(magic, ACCURACY_MAGIC) == 0 && fread(&n, sizeof n, 1, fp) == 1 && n >= 0 && n < (1 << 24);
+    float *rows = ok ? malloc((size_t)(n ? n : 1) * 4 * sizeof *rows) : NULL;
+    ok = ok && rows && fread(rows, sizeof *rows, (size_t)n * 4, fp) == (size_t)n * 4;
+    fclose(fp);
+    if (!ok) { free(rows); return err_set(CIRCD_EINPUT, "%s: not a circd accuracy curve (or truncated)", path); }
+    free(c->rows);
+    c->rows = rows;
+    c->n = c->cap = n;
     return CIRCD_OK;
 }
 
@@ -122,6 +155,7 @@ int stage_train(struct experiment *x, enum model_role role)
         .data_seed = seed * 0x9e3779b97f4a7c15ULL + x->spec->data.seed,
         .checkpoint_interval = t->checkpoint_interval, .eval_interval = t->eval_interval,
         .log_interval = t->steps >= 50 ? t->steps / 50 : 1, .checkpoint_path = x->rank == 0 ? ckpt : NULL,
+        .extra = accuracy_extra,
     };
     struct stage_source source = {
         .stream = role == ROLE_TEACHER ? &x->teacher_stream : &x->student_stream, .tok = &x->tok,
@@ -130,6 +164,7 @@ int stage_train(struct experiment *x, enum model_role role)
         .curriculum_examples = t->curriculum ? (int64_t)(t->curriculum_fraction * t->steps) * t->batch : 0,
     };
     struct accuracy_curve acc = {x, name, x->spec->eval.batch, x->spec->eval.max_new_tokens, NULL, 0, 0};
+    tc.extra_ctx = &acc;
     struct train_result res;
     memset(&res, 0, sizeof res);
     if (!rc) rc = train_run(&m, &tc, stage_source_batch, &source, record_accuracy, &acc, &res);

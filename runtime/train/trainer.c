@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "train/curve_file.h"
 #include "util/error.h"
 #include "util/interrupt.h"
 
@@ -16,26 +17,6 @@ static double now_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int curve_add(struct train_curve *c, int64_t step, float loss, float lr)
-{
-    if (c->n == c->cap) {
-        int cap = c->cap ? 2 * c->cap : 64;
-        int64_t *s = realloc(c->step, (size_t)cap * sizeof *s);
-        if (s) c->step = s;
-        float *l = realloc(c->loss, (size_t)cap * sizeof *l);
-        if (l) c->loss = l;
-        float *r = realloc(c->lr, (size_t)cap * sizeof *r);
-        if (r) c->lr = r;
-        if (!s || !l || !r) return err_set(CIRCD_ENOMEM, "out of memory for the training curve");
-        c->cap = cap;
-    }
-    c->step[c->n] = step;
-    c->loss[c->n] = loss;
-    c->lr[c->n] = lr;
-    c->n++;
-    return CIRCD_OK;
 }
 
 void train_result_free(struct train_result *result)
@@ -61,14 +42,18 @@ static int default_step(void *ctx, struct llama_model *m, const int32_t *tokens,
     return model_train_step(m, tokens, targets, B, T, opt, lr, loss, NULL);
 }
 
-/* The model's checkpoint and, with a custom step's extra state, its sidecar file. */
-static int checkpoint_save(const struct train_config *cfg, struct llama_model *m, const struct rng *r, int64_t cursor)
+/* The model's checkpoint and its sidecars: the loss curve with the open logging window, and a custom step's extra
+ * state. The checkpoint itself is written last. */
+static int checkpoint_save(const struct train_config *cfg, struct llama_model *m, const struct rng *r, int64_t cursor,
+                           const struct train_curve *curve, double loss_sum, int loss_count)
 {
-    char extra[4200];
-    int rc = CIRCD_OK;
-    if (cfg->extra) {
-        snprintf(extra, sizeof extra, "%s.extra", cfg->checkpoint_path);
-        rc = cfg->extra(cfg->step_ctx, extra, 1);
+    char side[4200];
+    snprintf(side, sizeof side, "%s.curve", cfg->checkpoint_path);
+    struct curve_window w = {m->step, loss_sum, loss_count};
+    int rc = curve_file_save(side, curve, &w);
+    if (!rc && cfg->extra) {
+        snprintf(side, sizeof side, "%s.extra", cfg->checkpoint_path);
+        rc = cfg->extra(cfg->extra_ctx ? cfg->extra_ctx : cfg->step_ctx, side, 1);
     }
     return rc ? rc : model_checkpoint_save(m, cfg->checkpoint_path, r, cursor);
 }
@@ -83,13 +68,21 @@ int train_run(struct llama_model *m, const struct train_config *cfg, batch_sourc
     struct rng data_rng;
     rng_seed(&data_rng, cfg->data_seed);
     int64_t cursor = 0;
+    double loss_sum = 0; /* the steps since the last curve point */
+    int loss_count = 0;
     if (cfg->checkpoint_path && access(cfg->checkpoint_path, F_OK) == 0) {
         if ((rc = model_checkpoint_load(m, cfg->checkpoint_path, &data_rng, &cursor))) return rc;
         if (cfg->extra) {
             char extra[4200];
             snprintf(extra, sizeof extra, "%s.extra", cfg->checkpoint_path);
-            if ((rc = cfg->extra(cfg->step_ctx, extra, 0))) return rc;
+            if ((rc = cfg->extra(cfg->extra_ctx ? cfg->extra_ctx : cfg->step_ctx, extra, 0))) return rc;
         }
+        char side[4200];
+        struct curve_window w;
+        snprintf(side, sizeof side, "%s.curve", cfg->checkpoint_path);
+        if ((rc = curve_file_load(side, &result->curve, &w, m->step))) return rc;
+        loss_sum = w.loss_sum;
+        loss_count = w.loss_count;
         result->resumed_from = (int)m->step;
         fprintf(stderr, "[%s] resuming from %s at step %lld\n", cfg->name, cfg->checkpoint_path,
                 (long long)m->step);
@@ -100,11 +93,10 @@ int train_run(struct llama_model *m, const struct train_config *cfg, batch_sourc
 
     double start = now_seconds(), window_start = start;
     int64_t window_tokens = 0, tokens_total = 0, first_step = m->step;
-    double loss_sum = 0;
-    int loss_count = 0;
     while (m->step < cfg->steps) {
         if (interrupt_requested()) {
-            if (cfg->checkpoint_path) rc = checkpoint_save(cfg, m, &data_rng, cursor);
+            if (cfg->checkpoint_path)
+                rc = checkpoint_save(cfg, m, &data_rng, cursor, &result->curve, loss_sum, loss_count);
             if (!rc) rc = err_set(CIRCD_EINTERRUPTED, "%s: stopped by signal %d at step %lld (checkpoint saved)",
                                   cfg->name, interrupt_requested(), (long long)m->step);
             break;
@@ -127,20 +119,22 @@ int train_run(struct llama_model *m, const struct train_config *cfg, batch_sourc
             float mean = (float)(loss_sum / loss_count);
             fprintf(stderr, "[%s] step %lld/%lld loss %.4f lr %.2e tok/s %.0f ETA %s\n", cfg->name,
                     (long long)m->step, (long long)cfg->steps, mean, lr, rate, eta);
-            if ((rc = curve_add(&result->curve, m->step, mean, lr))) break;
+            if ((rc = train_curve_add(&result->curve, m->step, mean, lr))) break;
             window_start = now;
             window_tokens = 0;
             loss_sum = 0;
             loss_count = 0;
         }
-        if (cfg->checkpoint_path && cfg->checkpoint_interval > 0 && m->step % cfg->checkpoint_interval == 0 &&
-            !last && (rc = checkpoint_save(cfg, m, &data_rng, cursor)))
-            break;
+        /* Evaluation first: a checkpoint at the same step then holds its result (the caller's extra state). */
         if (eval && cfg->eval_interval > 0 && m->step % cfg->eval_interval == 0 && !last &&
             (rc = eval(eval_ctx, m, m->step, now_seconds() - start)))
             break;
+        if (cfg->checkpoint_path && cfg->checkpoint_interval > 0 && m->step % cfg->checkpoint_interval == 0 &&
+            !last && (rc = checkpoint_save(cfg, m, &data_rng, cursor, &result->curve, loss_sum, loss_count)))
+            break;
     }
-    if (!rc && cfg->checkpoint_path) rc = checkpoint_save(cfg, m, &data_rng, cursor);
+    if (!rc && cfg->checkpoint_path)
+        rc = checkpoint_save(cfg, m, &data_rng, cursor, &result->curve, loss_sum, loss_count);
     if (!rc && eval) rc = eval(eval_ctx, m, m->step, now_seconds() - start);
     result->steps_done = m->step;
     result->seconds = now_seconds() - start;

@@ -24,8 +24,9 @@ typedef int (*train_eval_fn)(void *ctx, struct llama_model *m, int64_t step, dou
  * batch's objective. The default (NULL in train_config) is model_train_step. */
 typedef int (*train_step_fn)(void *ctx, struct llama_model *m, const int32_t *tokens, const int32_t *targets, int B,
                              int T, const struct adamw_config *opt, float lr, float *loss);
-/* State a custom step keeps beside the model (e.g. a learnable projection): saved with every checkpoint to
- * `path` (the checkpoint path + ".extra", atomically) and loaded on resume; save = 1 / 0. */
+/* State kept beside the model (a custom step's learnable projection, an evaluation curve): saved with every
+ * checkpoint to `path` (the checkpoint path + ".extra", atomically) and loaded on resume; save = 1 / 0. An
+ * evaluation due at a checkpoint's step runs before the checkpoint, so its result is part of that state. */
 typedef int (*train_extra_fn)(void *ctx, const char *path, int save);
 
 struct train_config {
@@ -42,6 +43,7 @@ struct train_config {
     train_step_fn step;          /* NULL = model_train_step */
     void *step_ctx;
     train_extra_fn extra;        /* NULL = nothing beside the model */
+    void *extra_ctx;             /* extra's context; NULL = step_ctx */
 };
 
 /* One (step, loss, learning rate) point per log interval, for the training curves in results.h5. */
