@@ -109,7 +109,12 @@ case $launcher in
         # One slot per hardware thread; more ranks than that only when asked for explicitly; several OpenMP threads
         # per rank must not be bound to the rank's one core.
         launch=(mpirun -np "$ranks" --use-hwthread-cpus)
-        [[ -z ${SLURM_JOB_ID:-} ]] && ((ranks > cpus)) && launch+=(--oversubscribe)
+        if [[ -z ${SLURM_JOB_ID:-} ]]; then
+            ((ranks > cpus)) && launch+=(--oversubscribe)
+            # Its own session, out of reach of the terminal's Ctrl-C: mpirun answers SIGINT by killing its ranks;
+            # the script forwards a USR1 instead. (setsid execs in place: $! stays mpirun's pid.)
+            launch=(setsid "${launch[@]}")
+        fi
         ((threads > 1)) && launch+=(--bind-to none)
         launch+=("$circd" run "$spec" "$@") ;;
     *) say "error: CIRCD_LAUNCHER must be srun or mpirun, not '$launcher'"; exit "$EXIT_INPUT" ;;

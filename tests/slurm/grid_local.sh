@@ -24,7 +24,7 @@ note "smoke.yaml with mpirun -np 2"
 CIRCD_RANKS=2 bash "$GRID" "$SRC/experiments/smoke.yaml" --output smoke >smoke.log 2>&1 ||
     fail "grid.sh smoke run: exit $?: $(tail -5 smoke.log)"
 grep -q 'no Slurm: spec .*smoke.yaml, 2 ranks × 1 threads, mpirun' smoke.log || fail "start line: $(head -2 smoke.log)"
-grep -q 'command: mpirun -np 2 ' smoke.log || fail "not launched with mpirun -np 2"
+grep -Eq 'command: (setsid )?mpirun -np 2 ' smoke.log || fail "not launched with mpirun -np 2"
 grep -q '\[train-student-base\] starting on rank 1' smoke.log || fail "no stage ran on rank 1: not 2 ranks?"
 grep -q 'circd finished (exit 0)' smoke.log || fail "no end line"
 all_done "$SRC/experiments/smoke.yaml" smoke

@@ -1,6 +1,7 @@
 # lib.sh — helpers sourced by the Slurm tests (tests/slurm/*.sh): the environment they need, a temporary
 # directory, a smoke variant long enough to interrupt, and waiting on jobs and files with deadlines.
-# Expects CIRCD (the binary) and CIRCD_SOURCE_DIR (the repository; default: two levels above this file).
+# Expects CIRCD (the binary) and CIRCD_SOURCE_DIR (the repository; default: two levels above this file);
+# CIRCD_SLURM_REQUIRED=1 turns a skip for want of a cluster into a failure.
 # shellcheck shell=bash
 
 SKIP=77 # CTest SKIP_RETURN_CODE of every Slurm test (CMakeLists.txt)
@@ -11,7 +12,12 @@ GRID=$SRC/slurm/grid.sh
 export CIRCD
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
-skip() { echo "SKIP: $*" >&2; exit "$SKIP"; }
+# skip REASON: exit 77 (skipped), or fail where CIRCD_SLURM_REQUIRED=1 says a cluster must be there (CI).
+skip() {
+    [[ ${CIRCD_SLURM_REQUIRED:-0} != 1 ]] || fail "CIRCD_SLURM_REQUIRED=1 but: $*"
+    echo "SKIP: $*" >&2
+    exit "$SKIP"
+}
 note() { echo "-- $*" >&2; }
 
 # A temporary directory, removed at exit unless KEEP_TMP is set (then its path is printed); the jobs this test
