@@ -37,7 +37,7 @@ EXIT_INPUT=2    # circd's exit code for bad input; used here for a missing binar
 
 say() { printf '[grid.sh %(%F %T)T] %s\n' -1 "$*" >&2; }
 
-usage() { sed -n '5,8p' "${BASH_SOURCE[0]}" >&2; }
+usage() { sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; }
 
 # ---- where circd is -------------------------------------------------------------------------------------------
 # candidate repositories, most explicit first
@@ -91,10 +91,11 @@ else
     positive CIRCD_THREADS "$threads"
     cpus=$(nproc)
     ranks=${CIRCD_RANKS:-$((cpus / threads > 0 ? cpus / threads : 1))}
+    positive CIRCD_RANKS "$ranks"
     launcher=mpirun
 fi
-positive ranks "$ranks"
-positive threads "$threads"
+positive "the task count" "$ranks"
+positive "the CPUs per task" "$threads"
 export OMP_NUM_THREADS=$threads
 if [[ $(id -u) == 0 ]]; then # Open MPI refuses root without both
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
