@@ -131,8 +131,8 @@ int bench_pipeline(const struct llama_config *config, int B, int T, double min_s
             printf(" %d", last - first);
         }
         if (size == 1) printf("\n(one rank: the micro-batches run one after another; run under mpirun -np 2)");
-        printf("\none rank, model_forward alone: %.0f tok/s (%.2f ms per batch); each figure the fastest of %d rounds\n",
-               N / single, single * 1e3, ROUNDS);
+        printf("\none rank, model_forward alone: %.0f tok/s (%.2f ms per batch); each figure the fastest of %d "
+               "rounds\n", N / single, single * 1e3, ROUNDS);
         printf("%4s %14s %9s %11s %15s %12s\n", "M", "pipelined tok/s", "speedup", "bubble r0", "bubble min-max",
                "GPipe ideal");
     }
