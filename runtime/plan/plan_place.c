@@ -107,6 +107,15 @@ static void spread(struct placer *pl, const int *ready, int n)
     for (int k = 0; k < n; k++) assign(pl, ready[k], k);
 }
 
+/* The open group that would be free first, or -1. */
+static int least_busy(const struct placer *pl, const unsigned char *open)
+{
+    int q = -1;
+    for (int k = 0; k < pl->n_groups; k++)
+        if (open[k] && (q < 0 || pl->busy[k] < pl->busy[q])) q = k;
+    return q;
+}
+
 static void place_round(struct placer *pl)
 {
     struct plan *p = pl->p;
@@ -139,11 +148,7 @@ static void place_round(struct placer *pl)
      * (a group whose ranks are too few for every remaining one is passed over). */
     unsigned char open[512];
     memset(open, 1, sizeof open);
-    for (;;) {
-        int q = -1;
-        for (int k = 0; k < pl->n_groups; k++)
-            if (open[k] && (q < 0 || pl->busy[k] < pl->busy[q])) q = k;
-        if (q < 0) break;
+    for (int q; (q = least_busy(pl, open)) >= 0;) {
         int best = -1;
         for (int i = 0; i < p->n_stages; i++)
             if (may_run(pl, i, -1) && !too_wide(pl, i, q) && (best < 0 || pl->longest[i] > pl->longest[best]))
@@ -157,11 +162,7 @@ static void place_round(struct placer *pl)
     for (int q = 0; q < pl->n_groups; q++)
         if (pl->busy[q] > round_end) round_end = pl->busy[q];
     memset(open, 1, sizeof open);
-    for (;;) {
-        int q = -1;
-        for (int k = 0; k < pl->n_groups; k++)
-            if (open[k] && (q < 0 || pl->busy[k] < pl->busy[q])) q = k;
-        if (q < 0) break;
+    for (int q; (q = least_busy(pl, open)) >= 0;) {
         int best = -1;
         for (int i = 0; i < p->n_stages; i++) {
             const struct plan_stage *s = &p->stages[i];
