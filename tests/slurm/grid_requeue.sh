@@ -55,7 +55,7 @@ interrupted() {
         [[ $(job_field "$JOB" JobState) == @(PENDING|RUNNING) ]] || fail "$name: job ended early: $(tail -5 "$log")"
         sleep 0.2
     done
-    $how "$JOB"
+    $how "$JOB" || fail "$name: $how $JOB failed"
     wait_requeued "$JOB" 120
     local end
     end=$(wait_job "$JOB" 300)
