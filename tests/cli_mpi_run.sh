@@ -85,6 +85,28 @@ h5dump -H "$OUT/results.h5" >/dev/null || fail "results.h5 unreadable"
 cmp "$TMP/two/models/teacher/model.safetensors" "$OUT/models/teacher/model.safetensors" ||
   fail "resumed teacher weights differ"
 
+# 3a. One rank dies (kill -9 of rank 1 alone, mid teacher training): the launcher ends the job with an error
+#     instead of leaving rank 0 waiting, and a rerun finishes with the same numbers.
+OUT1=$TMP/one-rank-killed
+mpi2 run "$SPEC" --output "$OUT1" >"$TMP/rankkill.log" 2>&1 &
+launcher=$!
+for _ in $(seq 3000); do [[ -e $OUT1/checkpoints/student_base.ckpt || -e $OUT1/stages/train-student-base.h5 ]] && break; sleep 0.02; done
+victim=$(pgrep -f "circd run $SPEC --output $OUT1" | while read -r pid; do
+  grep -qz '^OMPI_COMM_WORLD_RANK=1$' "/proc/$pid/environ" 2>/dev/null && echo "$pid"; done | head -1)
+[[ -n $victim ]] || fail "could not find rank 1"
+kill -9 "$victim"
+start=$SECONDS
+set +e
+wait "$launcher"
+code=$?
+set -e
+[[ $code != 0 ]] || fail "a job with a dead rank exited 0"
+((SECONDS - start < 60)) || fail "the job took $((SECONDS - start)) s to end after rank 1 died"
+pkill -9 -f "circd run $SPEC --output $OUT1" || true
+mpi2 run "$SPEC" --output "$OUT1" >"$TMP/rankkill2.log" 2>&1 || fail "rerun after a dead rank: $(tail -5 "$TMP/rankkill2.log")"
+"$CIRCD" compare "$TMP/two/results.h5" "$OUT1/results.h5" --ignore "$IGNORE" >"$TMP/cmpd.txt" ||
+  fail "rerun after a dead rank differs: $(cat "$TMP/cmpd.txt")"
+
 # 3b. A results.h5 damaged by a kill mid-merge is rebuilt from the stage files.
 printf 'garbage' >"$OUT/results.h5"
 mpi2 run "$SPEC" --output "$OUT" >"$TMP/rebuilt.log" 2>&1 || fail "rebuild: $(tail -5 "$TMP/rebuilt.log")"
@@ -113,4 +135,4 @@ set -e
 [[ $code != 0 ]] || fail "a failing stage exited 0"
 [[ $(grep -c 'circd run: \[atp-teacher\] failed on rank' "$TMP/broken.log") == 1 ]] ||
   fail "expected one message naming the failing stage: $(tail -5 "$TMP/broken.log")"
-echo "ok: plan, 2 ranks == 1 rank, 4 kills resumed, damaged results rebuilt, errors end every rank"
+echo "ok: plan, 2 ranks == 1 rank, 4 kills resumed, a dead rank ends the job, damaged results rebuilt, errors end every rank"
