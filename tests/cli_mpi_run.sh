@@ -28,7 +28,7 @@ grep -q 'steps: 400' "$SPEC" || fail "could not make the long spec"
 "$CIRCD" plan "$SPEC" --ranks 2 >"$TMP/plan.txt"
 grep -Eq '^  rank 0 +train-teacher' "$TMP/plan.txt" || fail "train-teacher not on rank 0: $(cat "$TMP/plan.txt")"
 grep -Eq '^  rank 1 +train-student-base' "$TMP/plan.txt" || fail "train-student-base not on rank 1"
-grep -q 'on 2 ranks: 50 stages (50 to run) in [0-9]* rounds' "$TMP/plan.txt" || fail "plan header: $(head -2 "$TMP/plan.txt")"
+grep -q 'on 2 ranks: 52 stages (52 to run) in [0-9]* rounds' "$TMP/plan.txt" || fail "plan header: $(head -2 "$TMP/plan.txt")"
 "$CIRCD" plan "$SPEC" --ranks 2 --dot >"$TMP/plan.dot"
 grep -q '"train-teacher" -> "atp-teacher";' "$TMP/plan.dot" || fail "dot lacks the atp edge"
 grep -q '^digraph' "$TMP/plan.dot" || fail "not a digraph"
@@ -41,6 +41,13 @@ grep -q '| cd_b_subnet |' "$TMP/two.log" || fail "no table from the 2-rank run"
 "$CIRCD" compare "$TMP/one/results.h5" "$TMP/two/results.h5" --ignore "$IGNORE" >"$TMP/cmp12.txt" ||
   fail "2 ranks differ from 1 rank: $(cat "$TMP/cmp12.txt")"
 "$CIRCD" compare "$TMP/two/results.h5" "$TMP/one/results.h5" --ignore "$IGNORE" >/dev/null || fail "not symmetric"
+# atp and patch are separate stages: the scores in one file, exact patching and AtP* in the other, both merged.
+holds() { h5ls -r "$1" >"$TMP/h5ls.txt" && grep -q "^$2" "$TMP/h5ls.txt"; } # holds FILE PATH-PREFIX
+holds "$TMP/two/stages/atp-teacher.h5" /atp/teacher/edges || fail "atp-teacher lacks its edge scores"
+holds "$TMP/two/stages/atp-teacher.h5" /atp/teacher/exact && fail "atp-teacher did exact patching"
+holds "$TMP/two/stages/patch-teacher.h5" /atp/teacher/exact || fail "patch-teacher lacks /exact"
+holds "$TMP/two/stages/patch-teacher.h5" /atp/teacher/nodes && fail "patch-teacher redid the scores"
+holds "$TMP/two/results.h5" /atp/teacher/atp_star || fail "results.h5 lacks AtP*"
 # The comparison can fail: a file holding less (one stage's) must not compare equal.
 "$CIRCD" compare "$TMP/one/results.h5" "$TMP/one/stages/atp-teacher.h5" >/dev/null 2>&1 &&
   fail "compare called a partial file equal"

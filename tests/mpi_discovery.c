@@ -95,8 +95,8 @@ static void check_job(struct llama_model *m, int n_batches, int n_sample, enum a
     struct pair_set pairs, sample;
     random_set(&pairs, n_batches, 100 + (uint64_t)n_batches);
     random_set(&sample, n_sample, 200 + (uint64_t)n_sample);
-    struct discovery_options o = {GRAPH_LEVEL_EDGE, 0, 1, 1, sample.pairs, NULL};
-    struct discovery_options ig = {GRAPH_LEVEL_EDGE, 2, 0, 0, 0, NULL};
+    struct discovery_options o = {GRAPH_LEVEL_EDGE, 0, 1, 1, sample.pairs, NULL, DISCOVERY_ALL};
+    struct discovery_options ig = {GRAPH_LEVEL_EDGE, 2, 0, 0, 0, NULL, DISCOVERY_ALL};
     static const double percents[] = {1, 5, 20, 50, 100};
     struct circuit_job_options co = {GRAPH_LEVEL_EDGE, ablation, percents, 5, 20, NULL};
     struct results_file shared, alone;
@@ -165,7 +165,7 @@ static void check_errors(struct llama_model *m)
     random_set(&pairs, 5, 7);
     struct results_file shared;
     open_file(&shared, "errors.h5", MPI_COMM_WORLD);
-    struct discovery_options o = {GRAPH_LEVEL_EDGE, 0, 0, 0, 0, NULL};
+    struct discovery_options o = {GRAPH_LEVEL_EDGE, 0, 0, 0, 0, NULL, DISCOVERY_ALL};
     /* A token outside the vocabulary in the last batch: rank 1's block (batches 3, 4). */
     struct pair_set bad = pairs;
     struct pair_batch last = pairs.batches[4], broken;

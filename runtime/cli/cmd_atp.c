@@ -55,7 +55,7 @@ int cmd_atp(int argc, char **argv)
     if (rc == 1) return 0;
     if (rc) return cli_fail("atp", rc);
     struct discovery_options o = {GRAPH_LEVEL_NODE, ig_steps, qk_fix, grad_drop, (size_t)(exact > 0 ? exact : 0),
-                                  mib_json};
+                                  mib_json, DISCOVERY_ALL};
     if (strcmp(level, "edge") == 0) o.level = GRAPH_LEVEL_EDGE;
     else if (strcmp(level, "node") != 0)
         return cli_fail("atp", err_set(CIRCD_EINPUT, "--level: found \"%s\", expected node or edge", level));

@@ -12,8 +12,8 @@
 
 const char *plan_kind_name(enum plan_kind kind)
 {
-    static const char *const names[PLAN_KIND_COUNT] = {"data", "train", "eval", "atp", "circuit", "distill",
-                                                       "distill-eval", "report"};
+    static const char *const names[PLAN_KIND_COUNT] = {"data", "train", "eval", "atp", "patch", "circuit",
+                                                       "distill", "distill-eval", "report"};
     return kind < PLAN_KIND_COUNT ? names[kind] : "?";
 }
 
@@ -109,9 +109,20 @@ static void add_role(struct builder *b, const struct experiment_spec *spec, int 
     double passes = 3.0 * (a->ig_steps > 0 ? a->ig_steps : 1) * (a->level == SPEC_ATP_EDGE ? 2 : 1);
     const struct spec_arch *arch = &m->arch;
     int nodes = m->from_checkpoint ? m->config.n_layers * (m->config.n_heads + 1) : arch->n_layers * (arch->n_heads + 1);
-    s->cost = fwd * TYPICAL_TOKENS * (spec->data.atp_size * passes + a->exact_patching_samples * 2.0 * nodes);
+    s->cost = fwd * TYPICAL_TOKENS * spec->data.atp_size * passes;
     s->max_ranks = spec->parallel.atp_shards > 0 ? spec->parallel.atp_shards : ranks;
     depend(p, s, train);
+
+    if (a->exact_patching_samples > 0) {
+        snprintf(name, sizeof name, "patch-%s", role_label(role));
+        s = add(b, PLAN_PATCH, name);
+        s->role = role;
+        double star = (a->qk_fix ? 2.0 : 0) + (a->grad_drop ? 2.0 * (m->from_checkpoint ? m->config.n_layers
+                                                                                          : arch->n_layers) : 0);
+        s->cost = fwd * TYPICAL_TOKENS * a->exact_patching_samples * (2.0 * nodes + 3.0 + star);
+        s->max_ranks = spec->parallel.atp_shards > 0 ? spec->parallel.atp_shards : ranks;
+        depend(p, s, train);
+    }
 
     snprintf(name, sizeof name, "circuit-%s", role_label(role));
     s = add(b, PLAN_CIRCUIT, name);
@@ -163,7 +174,7 @@ int plan_build(struct plan *p, const struct experiment_spec *spec, int n_ranks)
 {
     memset(p, 0, sizeof *p);
     if (n_ranks < 1) return err_set(CIRCD_EINPUT, "plan: found %d ranks, expected at least 1", n_ranks);
-    int cap = 2 + 8 + 2 * spec->distill.n_methods * spec->seeds.n;
+    int cap = 2 + 10 + 2 * spec->distill.n_methods * spec->seeds.n;
     p->stages = xcalloc((size_t)cap, sizeof *p->stages);
     if (!p->stages) return CIRCD_ENOMEM;
     p->n_ranks = n_ranks;

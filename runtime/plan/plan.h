@@ -8,6 +8,7 @@
  * with a teacher pipelines the teacher's layers) get several ranks when fewer stages are ready than ranks, or
  * when the spec asks for a pipelined teacher.
  *
+ * The stages of a role: train, eval, atp, patch (when atp.exact_patching_samples > 0), circuit.
  * `circd plan SPEC [--ranks N]` prints the plan as text and as Graphviz DOT; `circd run` executes it (sched/).
  * The plan is a pure function of the spec, the rank count and the set of stages already done, so every rank
  * computes the same one without communicating. */
@@ -25,7 +26,8 @@ enum plan_kind {
     PLAN_DATA,          /* the data sets (results /data, <output>/atp.jsonl) */
     PLAN_TRAIN,         /* train-<role> */
     PLAN_EVAL,          /* eval-<role>: accuracy of a trained role */
-    PLAN_ATP,           /* atp-<role>: attribution patching (+ exact patching on the sample, AtP*) */
+    PLAN_ATP,           /* atp-<role>: attribution scores over the AtP set */
+    PLAN_PATCH,         /* patch-<role>: exact patching on the sample, AtP's agreement with it, AtP* */
     PLAN_CIRCUIT,       /* circuit-<role>: faithfulness curves, CPR, CMD, NFS */
     PLAN_DISTILL,       /* distill-<run>-<seed> */
     PLAN_DISTILL_EVAL,  /* eval-<run>-<seed> */
@@ -39,7 +41,7 @@ enum plan_role { PLAN_ROLE_TEACHER = 0, PLAN_ROLE_STUDENT_BASE = 1 };
 struct plan_stage {
     char name[PLAN_NAME_MAX];
     enum plan_kind kind;
-    int role;                 /* PLAN_TRAIN / EVAL / ATP / CIRCUIT: enum plan_role */
+    int role;                 /* PLAN_TRAIN / EVAL / ATP / PATCH / CIRCUIT: enum plan_role */
     int run, seed;            /* PLAN_DISTILL / DISTILL_EVAL: spec distill.methods[run], the seed's value */
     int deps[PLAN_MAX_DEPS];  /* indices of the stages this one reads the results or models of */
     int n_deps;

@@ -24,7 +24,7 @@ static void how(const struct plan_stage *s, char *buf, size_t cap)
 
 static int reads_into_report(const struct plan_stage *s)
 {
-    return s->kind == PLAN_EVAL || s->kind == PLAN_DISTILL_EVAL || s->kind == PLAN_CIRCUIT;
+    return s->kind == PLAN_EVAL || s->kind == PLAN_DISTILL_EVAL || s->kind == PLAN_CIRCUIT || s->kind == PLAN_PATCH;
 }
 
 void plan_print_text(const struct plan *p, const struct experiment_spec *spec, FILE *out)

@@ -369,20 +369,23 @@ int discovery_run(struct llama_model *m, const struct pair_set *pairs, const str
     if (!rc) rc = reduce_check_same(same_inputs, (int)(sizeof same_inputs / sizeof same_inputs[0]),
                                     "discovery: the pair sets or options", comm);
     if (rc) { node_scores_free(&nodes); return rc; }
-    rc = over_batches(m, pairs, 0, o->ig_steps, &nodes, comm);
-    snprintf(path, sizeof path, "/atp/%s/nodes", name);
-    if (!rc) rc = write_node_scores(r, path, &nodes);
-    if (!rc) rc = results_set_attr_i64(r, path, "ig_steps", o->ig_steps);
-    if (!rc && o->mib_json && o->level == GRAPH_LEVEL_NODE) {
-        if (r->rank == 0) rc = write_mib_json(o->mib_json, &m->config, &nodes, NULL);
-        rc = reduce_agree(rc, comm); /* rank 0 alone wrote it */
+    if (o->part != DISCOVERY_PATCHING) { /* the scores over the whole set */
+        rc = over_batches(m, pairs, 0, o->ig_steps, &nodes, comm);
+        snprintf(path, sizeof path, "/atp/%s/nodes", name);
+        if (!rc) rc = write_node_scores(r, path, &nodes);
+        if (!rc) rc = results_set_attr_i64(r, path, "ig_steps", o->ig_steps);
+        if (!rc && o->mib_json && o->level == GRAPH_LEVEL_NODE) {
+            if (r->rank == 0) rc = write_mib_json(o->mib_json, &m->config, &nodes, NULL);
+            rc = reduce_agree(rc, comm); /* rank 0 alone wrote it */
+        }
+        if (!rc && r->rank == 0)
+            fprintf(stderr, "%s node AtP%s over %lld pairs, %d nodes (M clean %.3f, corrupt %.3f)\n", prefix,
+                    o->ig_steps ? "-IG" : "", (long long)nodes.pairs, nodes.n_nodes,
+                    nodes.metric_clean_sum / (double)nodes.pairs, nodes.metric_corrupt_sum / (double)nodes.pairs);
+        if (!rc && o->level == GRAPH_LEVEL_EDGE) rc = run_edges(m, pairs, o, r, name, prefix);
     }
-    if (!rc && r->rank == 0)
-        fprintf(stderr, "%s node AtP%s over %lld pairs, %d nodes (M clean %.3f, corrupt %.3f)\n", prefix,
-                o->ig_steps ? "-IG" : "", (long long)nodes.pairs, nodes.n_nodes,
-                nodes.metric_clean_sum / (double)nodes.pairs, nodes.metric_corrupt_sum / (double)nodes.pairs);
     node_scores_free(&nodes);
-    if (!rc && o->level == GRAPH_LEVEL_EDGE) rc = run_edges(m, pairs, o, r, name, prefix);
+    if (o->part == DISCOVERY_SCORES) return rc;
     /* sample->pairs is the same on every rank: the branch is taken together. */
     if (!rc && sample && sample->pairs && o->exact_samples) {
         struct node_scores exact;

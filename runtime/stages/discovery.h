@@ -21,6 +21,10 @@
 #include "model/model.h"
 #include "stages/pair_set.h"
 
+/* Which parts of the job run: everything (the `circd atp` command), or the scores over the whole set (the
+ * atp-<role> stages) and the exact patching of the sample with AtP* (the patch-<role> stages) separately. */
+enum discovery_part { DISCOVERY_ALL = 0, DISCOVERY_SCORES = 1, DISCOVERY_PATCHING = 2 };
+
 struct discovery_options {
     enum graph_level level;
     int ig_steps;          /* 0 = plain AtP / EAP; m >= 1 = integrated gradients over m steps */
@@ -28,6 +32,7 @@ struct discovery_options {
     size_t exact_samples;  /* pairs for exact patching (0 = none) */
     const char *mib_json;  /* when set (rank 0 writes it): the scores of the level as MIB's circuit JSON, every
                               component in the graph (MIB applies its own top-n to a score file) */
+    enum discovery_part part;
 };
 
 /* `pairs` is the AtP set and `sample` the first exact_samples pairs of it (both built by the caller, the same on

@@ -23,6 +23,7 @@ static int run_stage(struct experiment *x, const struct plan_stage *s)
     case PLAN_TRAIN: return stage_train(x, role);
     case PLAN_EVAL: return stage_eval(x, role);
     case PLAN_ATP: return stage_atp(x, role);
+    case PLAN_PATCH: return stage_patch(x, role);
     case PLAN_CIRCUIT: return stage_circuit(x, role);
     case PLAN_DISTILL: return stage_distill(x, s->run, s->seed);
     case PLAN_DISTILL_EVAL: return stage_distill_eval(x, s->run, s->seed);

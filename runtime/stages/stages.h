@@ -17,7 +17,8 @@ int stage_eval(struct experiment *x, enum model_role role);
  * given answer format, into /runs/<row>/<seed>/{metrics,accuracy_by_digits}; one summary line labelled `label`. */
 int eval_model_accuracy(struct experiment *x, struct llama_model *m, const struct arith_format *format,
                         const char *row, int seed, const char *label);
-int stage_atp(struct experiment *x, enum model_role role);
+int stage_atp(struct experiment *x, enum model_role role);   /* attribution scores over the AtP set */
+int stage_patch(struct experiment *x, enum model_role role); /* exact patching + AtP* on its sample */
 int stage_circuit(struct experiment *x, enum model_role role);
 /* The grid: distill-<run>-<seed> trains distill.methods[run] for that seed into <output>/models/<run>-<seed>;
  * eval-<run>-<seed> evaluates it into /runs/<run>/<seed>/metrics (stage_distill.c). */
