@@ -158,7 +158,8 @@ int experiment_print_table(struct experiment *x, FILE *out)
 }
 
 /* The report stage: /tables/comparison [rows, columns, 2] (mean, sd in percent; NaN where missing) with the row
- * and column names and the Markdown table as attributes, and the same table in <output>/comparison.md. */
+ * and column names and the Markdown table as attributes, the same table in <output>/comparison.md, and the
+ * attention patterns of the top circuit heads (stage_attention.c). */
 static int stage_report(struct experiment *x)
 {
     struct table_row rows[2 + SPEC_MAX_LIST];
@@ -193,6 +194,7 @@ static int stage_report(struct experiment *x)
             rc = atomic_file_commit(&af);
         }
     }
+    if (!rc) rc = stage_attention(x);
     free(values);
     free(markdown);
     return rc;

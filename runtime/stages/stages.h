@@ -24,6 +24,9 @@ int stage_circuit(struct experiment *x, enum model_role role);
  * eval-<run>-<seed> evaluates it into /runs/<run>/<seed>/metrics (stage_distill.c). */
 int stage_distill(struct experiment *x, int run, int seed);
 int stage_distill_eval(struct experiment *x, int run, int seed);
+/* Part of the report stage: the attention patterns of the top-|AtP| heads of teacher, student base and each
+ * method's first-seed student on the first ID test prompts, into /attention/<row>/patterns (stage_attention.c). */
+int stage_attention(struct experiment *x);
 /* The counterfactual kind attribution patching and circuits use: the first of data.atp_counterfactuals. */
 enum arith_cf_kind experiment_atp_kind(const struct experiment *x);
 
