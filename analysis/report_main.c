@@ -69,6 +69,9 @@ static int report(const char *results_path, const char *out_dir)
     struct report_table *table = NULL;
     struct figure_list *figures = NULL;
     char *spec_text = NULL;
+    struct stat st;
+    if (stat(results_path, &st) != 0)
+        return err_set(CIRCD_EINPUT, "%s: cannot read the results file: %s", results_path, strerror(errno));
     int rc = results_open_readonly(&r, results_path, MPI_COMM_SELF);
     if (rc) return rc;
     if (!(spec_text = xmalloc(SPEC_TEXT_MAX))) { rc = CIRCD_ENOMEM; goto done; }
@@ -106,7 +109,7 @@ int main(int argc, char **argv)
     struct arg_option options[] = {
         {"out", ARG_STRING, &out_dir, "DIR", "output directory (default: RESULTS.h5's directory + /report)", 0, 0},
     };
-    struct arg_spec spec = {"circd-report RESULTS.h5",
+    struct arg_spec spec = {"circd-report",
                             "the comparison table (Markdown, CSV) and figures (SVG) of an experiment's results.h5",
                             options, 1, "RESULTS.h5", 1};
     int n_positional = 0, rc = args_parse(&spec, argc, argv, positional, &n_positional);
