@@ -3,11 +3,16 @@
 # mpirun on this machine's cores. `circd run SPEC [circd args...]` under the right launcher, with signals forwarded
 # and the job requeued when circd stopped after a checkpoint (exit 75); the next start resumes, not restarts.
 #
+#   bash slurm/grid.sh SPEC [--output DIR]    (Slurm answers: sbatch --wait of itself, then the table; else mpirun)
 #   sbatch slurm/grid.sh experiments/arith.yaml [--output DIR]       (submit from the repository root)
 #   sbatch --ntasks=4 --cpus-per-task=2 --time=8:00:00 slurm/grid.sh SPEC   (any #SBATCH default below overrides)
-#   bash slurm/grid.sh SPEC [--output DIR]                           (no Slurm: mpirun -np CIRCD_RANKS, here)
 #
 # SPEC defaults to experiments/arith.yaml of the repository. Environment:
+#   CIRCD_SUBMIT   how `bash slurm/grid.sh` (outside a Slurm job) runs: auto (default: sbatch --wait when sinfo
+#                  shows a node that takes jobs, else mpirun here), sbatch (always submit) or local (mpirun here).
+#                  Submitting passes CIRCD, SPEC and the arguments on, logs to circd-<job>.out in the current
+#                  directory, waits, prints the comparison table of the log and exits with the job's status;
+#                  CIRCD_RANKS / CIRCD_THREADS become --ntasks / --cpus-per-task, CIRCD_SBATCH_ARGS adds options
 #   CIRCD          the circd binary; otherwise CIRCD_HOME/build/circd, then $SLURM_SUBMIT_DIR/build/circd (sbatch
 #                  copies this script to a spool directory, so its own location does not tell), then the
 #                  repository around this script, then `circd` on PATH
@@ -76,8 +81,86 @@ spec=$1
 shift
 [[ -f $spec ]] || { say "error: spec $spec not found (from $(pwd))"; exit "$EXIT_INPUT"; }
 
-# ---- ranks, threads, launcher ---------------------------------------------------------------------------------
 positive() { [[ $2 =~ ^[1-9][0-9]*$ ]] || { say "error: $1 must be a positive integer, not '$2'"; exit "$EXIT_INPUT"; }; }
+
+# ---- outside a job: submit to Slurm and wait, or run here -----------------------------------------------------
+# slurm_answers: a controller answers within 10 s and lists a node that takes jobs (idle, mixed, allocated, ...).
+slurm_answers() {
+    command -v sbatch >/dev/null && command -v sinfo >/dev/null || return 1
+    timeout 10 sinfo -h -o '%T' 2>/dev/null | grep -Eq '^(idle|mixed|allocated|completing|planned)'
+}
+
+# submit_and_wait SPEC ARGS...: sbatch --wait of this script with the same SPEC and arguments and this circd; the
+# job's log is ./circd-<job>.out. Prints the job id at once, the log's last comparison table at the end, and exits
+# with the job's status (sbatch --wait's). Ctrl-C stops the waiting only: the job goes on.
+submit_and_wait() {
+    local spec_abs circd_abs sbatch_args=() id="" sbatch_pid status
+    spec_abs=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+    circd_abs=$(cd "$(dirname "$circd")" && pwd)/$(basename "$circd")
+    shift
+    [[ -n ${CIRCD_RANKS:-} ]] && { positive CIRCD_RANKS "$CIRCD_RANKS"; sbatch_args+=(--ntasks="$CIRCD_RANKS"); }
+    [[ -n ${CIRCD_THREADS:-} ]] && { positive CIRCD_THREADS "$CIRCD_THREADS"; sbatch_args+=(--cpus-per-task="$CIRCD_THREADS"); }
+    # shellcheck disable=SC2206  # word splitting of the extra options is intended
+    [[ -n ${CIRCD_SBATCH_ARGS:-} ]] && sbatch_args+=($CIRCD_SBATCH_ARGS)
+    local ids
+    ids=$(mktemp "${TMPDIR:-/tmp}/circd-submit-XXXXXX") || { say "error: no temporary file"; exit 1; }
+    CIRCD=$circd_abs sbatch --wait --parsable --output="$PWD/circd-%j.out" "${sbatch_args[@]}" \
+        "${BASH_SOURCE[0]}" "$spec_abs" "$@" >"$ids" &
+    sbatch_pid=$!
+    # shellcheck disable=SC2317  # called from the trap below
+    stop_waiting() {
+        say "stopped waiting${id:+; job $id goes on (scancel $id to stop it), log $PWD/circd-$id.out}"
+        kill "$sbatch_pid" 2>/dev/null
+        rm -f "$ids"
+        exit 130
+    }
+    trap stop_waiting INT TERM
+    while [[ -z $id ]] && kill -0 "$sbatch_pid" 2>/dev/null; do
+        id=$(head -n 1 "$ids")
+        id=${id%%;*}
+        [[ -n $id ]] || sleep 0.2
+    done
+    [[ -z $id ]] || say "submitted job $id; log $PWD/circd-$id.out; waiting for it to end (Ctrl-C stops waiting)"
+    wait "$sbatch_pid"
+    status=$?
+    trap - INT TERM
+    [[ -n $id ]] || { id=$(head -n 1 "$ids"); id=${id%%;*}; }
+    rm -f "$ids"
+    if [[ -z $id ]]; then
+        say "error: sbatch failed (exit $status): see its message above"
+        exit "$((status ? status : 1))"
+    fi
+    local log=$PWD/circd-$id.out
+    say "job $id ended (exit $status); log $log"
+    [[ -f $log ]] || { say "no log $log"; exit "$((status ? status : 1))"; }
+    # The last table in the log (a requeued job appends a run per start): from its header to the footnote.
+    local table
+    table=$(awk '/^\| model \|/ { table = ""; on = 1 } on { table = table $0 "\n" } /^\(ID: / { on = 0 }
+                 END { printf "%s", table }' "$log")
+    if [[ -n $table ]]; then
+        printf '\n%s\n' "$table"
+    else
+        say "no comparison table in the log; its last lines:"
+        tail -n 5 "$log" >&2
+    fi
+    exit "$status"
+}
+
+if [[ -z ${SLURM_JOB_ID:-} ]]; then
+    submit=${CIRCD_SUBMIT:-auto}
+    case $submit in
+        auto) if slurm_answers; then submit=sbatch; fi ;;
+        sbatch) command -v sbatch >/dev/null || { say "error: CIRCD_SUBMIT=sbatch but no sbatch"; exit "$EXIT_INPUT"; } ;;
+        local) ;;
+        *) say "error: CIRCD_SUBMIT must be auto, sbatch or local, not '$submit'"; exit "$EXIT_INPUT" ;;
+    esac
+    if [[ $submit == sbatch ]]; then
+        say "Slurm: submitting spec $spec with sbatch --wait (CIRCD_SUBMIT=local runs here instead)"
+        submit_and_wait "$spec" "$@"
+    fi
+fi
+
+# ---- ranks, threads, launcher ---------------------------------------------------------------------------------
 
 if [[ -n ${SLURM_JOB_ID:-} ]]; then
     ranks=${SLURM_NTASKS:-${SLURM_NPROCS:-1}}

@@ -7,6 +7,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 unset "${!SLURM_@}" # as if outside any allocation, even when ctest itself runs in one
+export CIRCD_SUBMIT=local # mpirun here, even where a Slurm cluster answers (grid_requeue.sh tests submitting)
 cd "$TMP"
 
 # Missing binary, missing spec: exit 2, and the message says what to do.

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # grid_requeue.sh — `sbatch slurm/grid.sh` on a real single-node Slurm cluster (issue 6), with the #SBATCH defaults
 # of the script (2 tasks, srun with PMIx):
-#   1. `sbatch --wait slurm/grid.sh smoke.yaml` exits 0, logs to circd-<id>.out in the submit directory, and
-#      every stage is done;
+#   1. `bash slurm/grid.sh smoke.yaml` (not under sbatch, Slurm up) submits itself with `sbatch --wait`, logs to
+#      circd-<id>.out in the submit directory, prints the comparison table, exits 0, and every stage is done;
 #   2. `scontrol requeue` after the teacher's first checkpoint: Slurm sends TERM, the job restarts with
 #      SLURM_RESTART_COUNT=1, skips the finished stages, continues the teacher, and ends with the numbers of an
-#      uninterrupted run (`bash slurm/grid.sh`, mpirun, no Slurm);
+#      uninterrupted run (`CIRCD_SUBMIT=local bash slurm/grid.sh`, mpirun, no Slurm);
 #   3. `scancel --signal=USR1 --batch` (what --signal=B:USR1 sends before the time limit): the script forwards it,
 #      circd checkpoints and exits 75, the job requeues itself, and resumes to the same numbers.
 # Skips (77) when not root or no cluster runs (slurm/local-cluster.sh start makes one). About 2 minutes.
@@ -20,16 +20,22 @@ ranks=$((CLUSTER_CPUS >= 2 ? 2 : 1))
 mkdir "$TMP/submit"
 cd "$TMP/submit"
 
-# 1. smoke.yaml, sbatch --wait, default log file.
-note "sbatch --wait slurm/grid.sh smoke.yaml"
+# 1. The one command: `bash slurm/grid.sh smoke.yaml` outside a job, Slurm answering (CIRCD_SUBMIT=auto) — it
+#    submits itself with sbatch --wait, logs to circd-<id>.out in the submit directory, prints the table, exits 0.
+note "bash slurm/grid.sh smoke.yaml with Slurm up: sbatch --wait, then the table"
+cp "$SRC/experiments/smoke.yaml" smoke.yaml
 rc=0
-timeout 300 sbatch --wait --parsable "${ntasks[@]}" "$GRID" "$SRC/experiments/smoke.yaml" --output "$TMP/smoke" \
-    >"$TMP/smoke.id" || rc=$?
-JOBS+=("$(<"$TMP/smoke.id")")
-id=${JOBS[-1]}
+(unset "${!SLURM_@}" && CIRCD_SUBMIT=auto CIRCD_RANKS=$ranks timeout 300 bash "$GRID" smoke.yaml --output "$TMP/smoke") \
+    >"$TMP/smoke.out" 2>"$TMP/smoke.err" || rc=$?
+id=$(grep -oP 'submitted job \K[0-9]+' "$TMP/smoke.err") || fail "no job submitted (exit $rc): $(cat "$TMP/smoke.err")"
+JOBS+=("$id")
 log=$TMP/submit/circd-$id.out
 [[ -f $log ]] || fail "no log circd-$id.out in the submit directory: $(ls "$TMP/submit")"
-((rc == 0)) || fail "sbatch --wait: exit $rc: $(tail -5 "$log")"
+((rc == 0)) || fail "bash slurm/grid.sh: exit $rc: $(tail -5 "$TMP/smoke.err") / $(tail -5 "$log")"
+grep -q "job $id ended (exit 0)" "$TMP/smoke.err" || fail "no end line: $(tail -3 "$TMP/smoke.err")"
+grep -q '^| model |' "$TMP/smoke.out" || fail "no table printed: $(cat "$TMP/smoke.out")"
+grep -q '^| cd_b_subnet |' "$TMP/smoke.out" || fail "no cd_b_subnet row in the table: $(cat "$TMP/smoke.out")"
+[[ $(job_field "$id" JobState) == COMPLETED ]] || fail "job $id: $(job_field "$id" JobState)"
 grep -q "job $id (restart 0) on .*smoke.yaml, $ranks ranks × 1 threads, srun" "$log" || fail "start line: $(head -2 "$log")"
 grep -q "command: srun --mpi=pmix --ntasks=$ranks --cpus-per-task=1 " "$log" || fail "not launched with srun"
 grep -q 'circd finished (exit 0)' "$log" || fail "no end line: $(tail -3 "$log")"
@@ -39,7 +45,8 @@ all_done "$SRC/experiments/smoke.yaml" "$TMP/smoke"
 # The reference: the same long spec, uninterrupted, without Slurm.
 long_spec "$TMP/long.yaml" 6000
 note "uninterrupted reference: bash slurm/grid.sh (mpirun)"
-(unset "${!SLURM_@}" && CIRCD_RANKS=$ranks bash "$GRID" "$TMP/long.yaml" --output "$TMP/ref" >"$TMP/ref.log" 2>&1) ||
+(unset "${!SLURM_@}" && CIRCD_SUBMIT=local CIRCD_RANKS=$ranks bash "$GRID" "$TMP/long.yaml" --output "$TMP/ref" \
+    >"$TMP/ref.log" 2>&1) ||
     fail "reference run: $(tail -5 "$TMP/ref.log")"
 
 # interrupted NAME HOW: submits the long spec into $TMP/NAME (log $TMP/NAME.log), waits for the teacher's first
