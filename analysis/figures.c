@@ -299,13 +299,104 @@ static int figure_training_curves(struct results_file *r, const struct experimen
     return rc;
 }
 
-/* ---- attention patterns of the top circuit heads (/attention/<row>/patterns, when the file has them) ---- */
+/* ---- attention patterns of the top circuit heads (/attention/<row>/patterns [k, P, T, T], when present) ---- */
+
+#define ATTENTION_MAX_PROMPTS 16
+#define ATTENTION_LABEL 24
+
+/* Splits a newline-separated attribute in place into at most cap lines; returns the count. */
+static int split_lines(char *text, char **lines, int cap)
+{
+    int n = 0;
+    for (char *line = text; *line && n < cap;) {
+        char *end = strchr(line, '\n');
+        lines[n++] = line;
+        if (!end) break;
+        *end = '\0';
+        line = end + 1;
+    }
+    return n;
+}
+
+static int figure_attention_row(struct results_file *r, const char *dir, const char *row, struct figure_list *list)
+{
+    char path[128], file[64], title[160];
+    snprintf(path, sizeof path, "/attention/%s/patterns", row);
+    if (!results_exists(r, path)) return CIRCD_OK;
+    float *patterns = NULL;
+    int ndim = 0;
+    uint64_t dims[4];
+    char *heads_text = xmalloc(8192), *tokens_text = xmalloc(65536), *heads[64], *prompts[ATTENTION_MAX_PROMPTS];
+    char (*labels)[ATTENTION_LABEL] = NULL;
+    double *cells = NULL;
+    int rc = heads_text && tokens_text ? read_dataset(r, path, &patterns, &ndim, dims) : CIRCD_ENOMEM;
+    if (!rc && (ndim != 4 || dims[2] != dims[3] || dims[0] < 1 || dims[0] > 64 || dims[1] < 1 || dims[2] > 4096))
+        rc = err_set(CIRCD_EINPUT, "%s: dataset %s has the wrong shape, expected [heads <= 64, prompts, T, T]",
+                     r->path, path);
+    if (!rc) rc = results_get_attr_str(r, path, "heads", heads_text, 8192);
+    if (!rc) rc = results_get_attr_str(r, path, "tokens", tokens_text, 65536);
+    int k = rc ? 0 : (int)dims[0], n_prompts = 0, T = rc ? 0 : (int)dims[2], lengths[ATTENTION_MAX_PROMPTS];
+    if (!rc && split_lines(heads_text, heads, 64) < k)
+        rc = err_set(CIRCD_EINPUT, "%s: %s: attribute \"heads\" names fewer than %d heads", r->path, path, k);
+    if (!rc) {
+        n_prompts = split_lines(tokens_text, prompts, ATTENTION_MAX_PROMPTS);
+        if (n_prompts > (int)dims[1]) n_prompts = (int)dims[1];
+        if (!(labels = xmalloc((size_t)(T ? T : 1) * sizeof *labels)) || !(cells = xmalloc((size_t)T * T * sizeof *cells)))
+            rc = CIRCD_ENOMEM;
+    }
+    for (int p = 0; p < n_prompts; p++) { /* tokens are separated by U+001F */
+        lengths[p] = 1;
+        for (const char *c = prompts[p]; *c; c++) lengths[p] += *c == '\x1f';
+        if (lengths[p] > T) lengths[p] = T;
+    }
+    struct atomic_file af;
+    snprintf(file, sizeof file, "attention_%s.svg", row);
+    if (!rc && n_prompts > 0 && !(rc = figure_open(&af, dir, file))) {
+        double cell = 10, panel = cell * T + 110;
+        svg_begin(af.fp, (int)(panel * k + 40), (int)((cell * T + 90) * n_prompts + 50));
+        snprintf(title, sizeof title, "%s: attention patterns of the top-|AtP| heads (query rows, key columns)", row);
+        svg_text(af.fp, 20, 24, "start", 15, title);
+        for (int p = 0; p < n_prompts; p++) {
+            const char *row_labels[4096];
+            char *token = prompts[p];
+            for (int t = 0; t < lengths[p]; t++) { /* the token strings as the row labels */
+                char *end = strchr(token, '\x1f');
+                size_t len = end ? (size_t)(end - token) : strlen(token);
+                snprintf(labels[t], ATTENTION_LABEL, "%.*s", (int)(len < ATTENTION_LABEL - 1 ? len : ATTENTION_LABEL - 1),
+                         token);
+                row_labels[t] = labels[t];
+                token = end ? end + 1 : token + len;
+            }
+            for (int h = 0; h < k; h++) {
+                int L = lengths[p];
+                const float *src = patterns + (((size_t)h * dims[1] + p) * T) * T;
+                for (int q = 0; q < L; q++)
+                    for (int key = 0; key < L; key++) cells[(size_t)q * L + key] = src[(size_t)q * T + key];
+                snprintf(title, sizeof title, "%s, prompt %d", heads[h], p + 1);
+                svg_heatmap(af.fp, 70 + h * panel, 70 + p * (cell * T + 90), cell * L, cell * L, cells, L, L, 0, 1,
+                            h == 0 ? row_labels : NULL, NULL, title);
+            }
+        }
+        svg_end(af.fp);
+        snprintf(title, sizeof title, "Attention patterns of %s's top circuit heads on %d prompts", row, n_prompts);
+        rc = figure_commit(&af, list, file, title);
+    }
+    free(patterns);
+    free(heads_text);
+    free(tokens_text);
+    free(labels);
+    free(cells);
+    return rc;
+}
 
 static int figure_attention(struct results_file *r, const struct experiment_spec *spec, const char *dir,
                             struct figure_list *list)
 {
+    char names[REPORT_MAX_ROWS][32];
+    int n_rows = report_row_names(spec, names, REPORT_MAX_ROWS), rc = CIRCD_OK;
     if (!results_exists(r, "/attention")) return CIRCD_OK;
-    return CIRCD_OK;
+    for (int i = 0; i < n_rows && !rc; i++) rc = figure_attention_row(r, dir, names[i], list);
+    return rc;
 }
 
 int figures_write_all(struct results_file *r, const struct experiment_spec *spec, const char *dir,

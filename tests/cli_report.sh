@@ -68,6 +68,18 @@ grep -q 'CPR [0-9.]*, CMD [0-9.]*' "$OUT/faithfulness_teacher.svg" || fail "fait
 with_digits=$(h5ls -r "$H5" | grep -c '^/runs/[a-z_]*/0/accuracy_by_digits')
 [[ $(count 'class="series"' "$OUT/accuracy_by_digits.svg") == "$with_digits" ]] ||
     fail "accuracy by digits: $(count 'class="series"' "$OUT/accuracy_by_digits.svg") lines, $with_digits rows have data"
+# Attention patterns (when the run recorded /attention): heads × Σ over prompts of (prompt tokens)² cells.
+if h5ls "$H5/attention/teacher/patterns" >/dev/null 2>&1; then
+    heads=$(h5ls "$H5/attention/teacher/patterns" | sed 's/.*{\([0-9]*\),.*/\1/')
+    squares=$(h5dump -a /attention/teacher/patterns/tokens "$H5" |
+              awk '/\\037/ { n = gsub(/\\037/, ""); s += (n + 1) ^ 2 } END { print s }')
+    svg=$OUT/attention_teacher.svg
+    [[ -s $svg ]] || fail "attention_teacher.svg missing"
+    if command -v xmllint >/dev/null; then xmllint --noout "$svg" || fail "attention_teacher.svg is not well-formed"; fi
+    [[ $(count 'class="cell"' "$svg") == $((heads * squares)) ]] ||
+        fail "attention: $(count 'class="cell"' "$svg") cells, expected $heads heads x $squares"
+    grep -q '(attention_teacher.svg)' "$OUT/report.md" || fail "report.md does not link the attention figure"
+fi
 grep -q '(comparison.csv)' "$OUT/report.md" || fail "report.md does not link the CSV"
 
 # --out, --help, bad input.
