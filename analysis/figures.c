@@ -372,7 +372,10 @@ static int figure_attention_row(struct results_file *r, const char *dir, const c
                 const float *src = patterns + (((size_t)h * dims[1] + p) * T) * T;
                 for (int q = 0; q < L; q++)
                     for (int key = 0; key < L; key++) cells[(size_t)q * L + key] = src[(size_t)q * T + key];
-                snprintf(title, sizeof title, "%s, prompt %d", heads[h], p + 1);
+                int layer, head;
+                if (sscanf(heads[h], "blocks.%d.attn.hook_pattern[%d]", &layer, &head) == 2)
+                    snprintf(title, sizeof title, "L%d H%d, prompt %d", layer, head, p + 1);
+                else snprintf(title, sizeof title, "%s, prompt %d", heads[h], p + 1);
                 svg_heatmap(af.fp, 70 + h * panel, 70 + p * (cell * T + 90), cell * L, cell * L, cells, L, L, 0, 1,
                             h == 0 ? row_labels : NULL, NULL, title);
             }
