@@ -13,6 +13,7 @@ PACKAGES=(
   libyaml-dev libjansson-dev                  # spec YAML, every JSON
   libopenblas-openmp-dev                      # cblas_sgemm, OpenMP build (no oversubscription with our OpenMP)
   clang libclang-rt-14-dev                    # libFuzzer harnesses
+  libxml2-utils                               # xmllint: the report test checks its SVG figures
 )
 
 missing=()
