@@ -123,11 +123,13 @@ static int figure_atp_heatmap(struct results_file *r, const char *dir, const cha
     struct atomic_file af;
     snprintf(file, sizeof file, "atp_heatmap_%s.svg", row);
     if ((rc = figure_open(&af, dir, file))) goto done;
+    /* Small models give narrow grids: centre them in a figure wide enough for the title. */
     double cell = 36, width = cell * grid_cols, height = cell * layers;
-    svg_begin(af.fp, (int)(width + 160), (int)(height + 110));
+    double left = width < 380 ? 50 + (380 - width) / 2 : 50;
+    svg_begin(af.fp, (int)(left + width + 110), (int)(height + 110));
     snprintf(title, sizeof title, "%s: mean |AtP| per head (hook_z) and MLP", row);
-    svg_heatmap(af.fp, 50, 50, width, height, grid, layers, grid_cols, 0, hi, row_labels, col_labels, title);
-    svg_text(af.fp, 50 + width / 2, 50 + height + 36, "middle", 12, "head (last column: MLP)");
+    svg_heatmap(af.fp, left, 50, width, height, grid, layers, grid_cols, 0, hi, row_labels, col_labels, title);
+    svg_text(af.fp, left + width / 2, 50 + height + 36, "middle", 12, "head (last column: MLP)");
     svg_end(af.fp);
     snprintf(title, sizeof title, "AtP heatmap of %s (layer × head mean |score|, MLP column)", row);
     rc = figure_commit(&af, list, file, title);
