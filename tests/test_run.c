@@ -95,7 +95,8 @@ static void check_resume(const char *tmp, const char *spec, const char *label, c
         execl(bin ? bin : "./circd", "circd", "run", spec, "--output", broken, (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 6000 && !file_exists(ckpt); i++) nanosleep(&(struct timespec){0, 10000000}, NULL);
+    /* Up to 5 minutes: a loaded CI machine can take that long to reach the first checkpoint. */
+    for (int i = 0; i < 30000 && !file_exists(ckpt); i++) nanosleep(&(struct timespec){0, 10000000}, NULL);
     CHECK(file_exists(ckpt));
     kill(pid, SIGTERM);
     int status = 0;
