@@ -18,6 +18,7 @@
 #define COT_MAX_TOKENS 160    /* longest trace generated (capped by max_seq) */
 
 #define DIGITS_EVAL_EXAMPLES 100 /* per operand length, for the accuracy-versus-length curve */
+#define DIGITS_EVAL_COT_EXAMPLES 32 /* the same for chain-of-thought models (each answer is a long trace) */
 
 /* Position in eval_accuracy's order (examples grouped by prompt length, arith_group_by_prompt_length) at which each
  * of its batches starts: starts[0..n_batches], with starts[n_batches] = n. order[n] receives the order. */
@@ -107,7 +108,8 @@ static int eval_by_digits(struct experiment *x, struct llama_model *m, const str
         struct accuracy_counts c;
         memset(&c, 0, sizeof c);
         /* Small specs (smoke tests) get as many per length as their ID test set has. */
-        size_t count = DIGITS_EVAL_EXAMPLES < d->id_test_size ? DIGITS_EVAL_EXAMPLES : (size_t)d->id_test_size;
+        size_t per_length = format->chain_of_thought ? DIGITS_EVAL_COT_EXAMPLES : DIGITS_EVAL_EXAMPLES;
+        size_t count = per_length < (size_t)d->id_test_size ? per_length : (size_t)d->id_test_size;
         rc = reduce_agree(arith_generate_distinct(&o, &r, count, NULL, &set), x->comm);
         if (!rc) rc = eval_sharded(x, m, format, &set, 0,
                                    format->chain_of_thought ? COT_MAX_TOKENS : x->spec->eval.max_new_tokens, &c, NULL);
@@ -162,7 +164,7 @@ int eval_model_accuracy(struct experiment *x, struct llama_model *m, const struc
         if (!rc) rc = put(x, path, key, (double)correct);
     }
     /* The per-length curve of direct answers (a trace model's curve would cost a trace per problem and length). */
-    if (!rc && !format->chain_of_thought) rc = eval_by_digits(x, m, format, row, seed);
+    if (!rc) rc = eval_by_digits(x, m, format, row, seed);
     if (!rc && x->rank == 0)
         fprintf(stderr, "[%s] ID %.2f%% (add %.2f%%, sub %.2f%%)  OOD %.2f%% (add %.2f%%, sub %.2f%%)\n", label,
                 100 * accuracy_of(&sets[0], -1, 0), 100 * accuracy_of(&sets[0], ARITH_ADD, 0),
