@@ -6,14 +6,8 @@
 #   2. SIGUSR1 in the middle of a pipelined distillation stops both ranks with the requeue code (75) after rank 0's
 #      checkpoint; the rerun resumes and ends with the very weights of an uninterrupted 2-rank run.
 # Needs $CIRCD (the binary) and mpirun; OMP_NUM_THREADS=1 for every run so that only the rank count differs.
-set -euo pipefail
-: "${CIRCD:?set CIRCD to the circd binary}"
-SRC=${CIRCD_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-TMP=$(mktemp -d)
-trap '[[ -n ${KEEP_TMP:-} ]] || rm -rf "$TMP"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-mpi2() { timeout 300 mpirun -np 2 "$CIRCD" "$@"; }
+# shellcheck source=tests/lib_mpi.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib_mpi.sh"
 
 # smoke.yaml with the methods that use the teacher, one seed, the teacher's 2 layers on 2 pipeline stages.
 SPEC=$TMP/pipe.yaml

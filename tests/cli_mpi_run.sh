@@ -7,15 +7,8 @@
 #      uninterrupted run's numbers;
 #   4. a bad spec and a failing stage end both ranks with one clear message and a non-zero exit, no hang.
 # Needs $CIRCD (the binary) and mpirun; OMP_NUM_THREADS=1 for every run so that only the rank count differs.
-set -euo pipefail
-[[ -n ${KEEP_TMP:-} ]] && echo "keeping temporaries"
-: "${CIRCD:?set CIRCD to the circd binary}"
-SRC=${CIRCD_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-TMP=$(mktemp -d)
-trap 'pkill -9 -f "$TMP" 2>/dev/null || true; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$TMP"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-mpi2() { timeout 300 mpirun -np 2 "$CIRCD" "$@"; }
+# shellcheck source=tests/lib_mpi.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib_mpi.sh"
 # The accuracy-during-training curves hold wall-clock seconds; everything else must match.
 IGNORE='/runs/*/train/accuracy'
 
