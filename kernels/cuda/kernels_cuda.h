@@ -41,6 +41,14 @@ int kernels_cuda_sync(void);
 const char *kernels_cuda_error(void);
 void kernels_cuda_clear_error(void);
 
+/* ---- the backend table (kernels/backend.h) over these functions ----
+ * kernels_cuda_backend initialises device `device_index` (kernels_cuda_init) on first use and returns the table;
+ * NULL with kernels_cuda_error() set when no GPU answers or another device was opened before.
+ * kernels_cuda_device_count: GPUs the runtime sees, 0 without a driver (never fails). */
+struct kernels_backend;
+const struct kernels_backend *kernels_cuda_backend(int device_index);
+int kernels_cuda_device_count(void);
+
 /* ---- matrix product through cuBLAS (fp32) ---- */
 void matmul_forward_cuda(float *out, const float *inp, const float *weight, int N, int in_dim, int out_dim);
 void matmul_backward_cuda(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,

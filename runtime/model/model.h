@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/backend.h"
 #include "model/config.h"
 #include "model/hooks.h"
 #include "util/rng.h"
@@ -91,8 +92,12 @@ struct adamw_config {
     float beta1, beta2, eps, weight_decay, max_grad_norm; /* max_grad_norm <= 0: no clipping */
 };
 
+struct model_device; /* model_device.c: the model's buffers in a GPU backend's memory */
+
 struct llama_model {
     struct llama_config config;
+    const struct kernels_backend *backend; /* where forward/backward/AdamW run (the CPU unless model_use_backend) */
+    struct model_device *device;           /* the device-side buffers; NULL on the CPU */
 
     struct param_tensor *tensors;
     int n_tensors;
@@ -157,6 +162,27 @@ int model_train_step(struct llama_model *m, const int32_t *tokens, const int32_t
                      const struct adamw_config *opt, float lr, float *loss, float *grad_norm);
 /* The next-token targets of a [B, T] batch: targets[b, t] = tokens[b, t+1], -1 at t = T-1. */
 void model_next_token_targets(int32_t *targets, const int32_t *tokens, int B, int T);
+
+/* ---- devices (kernels/backend.h) ----
+ * A model computes on its backend. On the CPU the host buffers above are the only ones. On a GPU the device holds
+ * its own copies of the parameters, gradients, AdamW moments, activations and scratch, and the host buffers are
+ * mirrors: after every forward the host logits and per-row losses (m->acts.logits, m->acts.losses) are current, and
+ * hooks copy between device and host (hook data stay host buffers). Everything else on the host is brought up to
+ * date on request:
+ *   model_use_backend     moves the computation to `backend` (NULL = the CPU), copying the parameters (and
+ *                         gradients / moments when enabled) over; CIRCD_EINPUT naming the device on failure.
+ *   model_sync_host       host params, grads and AdamW moments := the device's (after training steps there).
+ *   model_sync_acts_host  every host activation of the last forward := the device's.
+ *   model_params_changed  call after writing m->params on the host: the device copy is refreshed before the next
+ *                         forward (model_load_hf, model_init_random and model_checkpoint_load call it themselves).
+ *   model_backend_grads   the gradient buffer in the backend's memory ([n_params]; m->grads on the CPU), what a
+ *                         data-parallel all-reduce sums in place before model_adamw_step.
+ * Each returns CIRCD_OK or an error naming the device (a no-op on the CPU). */
+int model_use_backend(struct llama_model *m, const struct kernels_backend *backend);
+int model_sync_host(struct llama_model *m);
+int model_sync_acts_host(struct llama_model *m);
+void model_params_changed(struct llama_model *m);
+float *model_backend_grads(struct llama_model *m);
 
 /* Hook registrations persist until model_hooks_clear. CIRCD_EINPUT for a bad head/pos selection. */
 int model_hook_add(struct llama_model *m, const struct hook_request *req);
