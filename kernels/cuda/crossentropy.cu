@@ -44,7 +44,10 @@ __global__ static void crossentropy_backward_kernel(float *dlogits, const float 
     double sum;
     row_stats(l, V, &mx, &sum);
     float g = dloss[i], scale = (float)(1.0 / sum) * g;
-    for (int j = threadIdx.x; j < V; j += blockDim.x) dl[j] += expf(l[j] - mx) * scale - (j == t ? g : 0.0f);
+    for (int j = threadIdx.x; j < V; j += blockDim.x) {
+        float v = dl[j] + expf(l[j] - mx) * scale;
+        dl[j] = j == t ? v - g : v; /* as the CPU: the softmax term added first, then the target's -g */
+    }
 }
 
 void crossentropy_forward_cuda(float *losses, const float *logits, const int32_t *targets, int N, int V)
