@@ -1,12 +1,15 @@
-/* context.cu — the CUDA backend's state: the chosen device, one cuBLAS handle (pure fp32, TF32 off, default
- * stream), a device workspace grown only by kernels_cuda_reserve_workspace, and the first error seen (sticky until
- * cleared), which the void kernel functions record and callers read with kernels_cuda_error(). */
+/* context.cu — the CUDA backend's state: the chosen device (one per process), one cuBLAS handle (pure fp32, TF32
+ * off, default stream), the matmul precision (fp32 or bf16), a device workspace grown only by
+ * kernels_cuda_reserve_workspace, and the first error seen (sticky until cleared), which the void kernel functions
+ * record and callers read with kernels_cuda_error(). */
 #include "kernels/cuda/cuda_common.cuh"
 
 #include <stdio.h>
 
 static cublasHandle_t blas_handle;
 static int initialised;
+static int current_device = -1;
+static enum kernels_precision matmul_precision = KERNELS_FP32;
 static void *workspace;
 static size_t workspace_bytes;
 static char error_message[256];
@@ -65,7 +68,14 @@ int kernels_cuda_reserve_workspace(size_t bytes)
 
 int kernels_cuda_init(int device)
 {
-    if (initialised) return 0;
+    if (initialised) {
+        if (device == current_device) return 0;
+        char detail[128];
+        snprintf(detail, sizeof detail, "this process already uses GPU %d; it cannot also open GPU %d",
+                 current_device, device);
+        cuda_record_error("kernels_cuda_init", detail);
+        return -1;
+    }
     cudaError_t e = cudaSetDevice(device);
     if (e != cudaSuccess) {
         cuda_record_error("cudaSetDevice", cudaGetErrorString(e));
@@ -84,6 +94,8 @@ int kernels_cuda_init(int device)
         return -1;
     }
     initialised = 1;
+    current_device = device;
+    matmul_precision = KERNELS_FP32;
     /* room for grad_sum_squares_cuda's per-block partial sums */
     if (kernels_cuda_reserve_workspace(65536 * sizeof(double)) != 0) {
         kernels_cuda_shutdown();
@@ -99,7 +111,22 @@ void kernels_cuda_shutdown(void)
     workspace_bytes = 0;
     if (initialised) cublasDestroy(blas_handle);
     initialised = 0;
+    current_device = -1;
 }
+
+int kernels_cuda_set_precision(enum kernels_precision precision)
+{
+    if (precision != KERNELS_FP32 && precision != KERNELS_BF16) {
+        char detail[64];
+        snprintf(detail, sizeof detail, "unknown precision %d", (int)precision);
+        cuda_record_error("kernels_cuda_set_precision", detail);
+        return -1;
+    }
+    matmul_precision = precision;
+    return 0;
+}
+
+enum kernels_precision cuda_matmul_precision(void) { return matmul_precision; }
 
 int kernels_cuda_sync(void)
 {

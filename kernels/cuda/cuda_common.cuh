@@ -1,6 +1,7 @@
 /* cuda_common.cuh — what the .cu files of kernels/cuda share and nothing outside uses: the backend context (cuBLAS
- * handle, workspace, sticky error) kept in context.cu, launch checking, grid sizing and the block reductions
- * (warp shuffles, then one value per warp through shared memory; a fixed order, so results are reproducible). */
+ * handle, matmul precision, workspace, sticky error) kept in context.cu, launch checking, grid sizing and the block
+ * reductions (warp shuffles, then one value per warp through shared memory; a fixed order, so results are
+ * reproducible). The reductions assume blockDim.x == CUDA_BLOCK. */
 #ifndef CIRCD_CUDA_COMMON_CUH
 #define CIRCD_CUDA_COMMON_CUH
 
@@ -15,6 +16,7 @@
 
 /* context.cu */
 cublasHandle_t cuda_blas_handle(void);
+enum kernels_precision cuda_matmul_precision(void); /* kernels_cuda_set_precision's choice, FP32 at init */
 void *cuda_workspace(size_t bytes); /* NULL (error recorded) when the reserved workspace is smaller */
 void cuda_record_error(const char *what, const char *detail);
 void cuda_check_launch(const char *kernel); /* records cudaGetLastError() after a launch */
