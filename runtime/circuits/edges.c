@@ -141,6 +141,7 @@ static int edge_work_alloc(struct edge_work *w, const struct llama_model *m, con
 static void add_upstream_outputs(const struct llama_model *m, const struct circuit_graph *g, float sign,
                                  float *delta, size_t N)
 {
+    model_sync_acts_host(m); /* host activations (a no-op on the CPU); device errors surface at the next step */
     const struct llama_config *c = &m->config;
     int d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd;
     size_t Nd = N * d;
@@ -178,6 +179,7 @@ static void add_input_scores(struct edge_work *w, const struct circuit_graph *g,
 static void add_edge_scores(struct edge_work *w, const struct llama_model *m, const struct circuit_graph *g,
                             double weight)
 {
+    model_sync_acts_host(m); /* host activations (a no-op on the CPU); device errors surface at the next step */
     int d = m->config.d_model, H = g->n_heads;
     for (int l = 0; l < g->n_layers; l++) {
         input_grads_layer(&w->ig, m, l, w->grads);
@@ -205,6 +207,7 @@ int eap_edges_batch(struct llama_model *m, const struct pair_batch *pb, int ig_s
     int rc = check_ig_steps(ig_steps);
     if (!rc) rc = check_graph(m, g);
     if (rc) return rc;
+    if ((rc = model_sync_host(m))) return rc; /* the edge forward reads the host parameters */
     int B = pb->B, T = pb->T;
     size_t N = (size_t)B * T, Nd = N * m->config.d_model;
     struct edge_work w;
@@ -272,6 +275,7 @@ int atp_nodes_ig_batch(struct llama_model *m, const struct pair_batch *pb, int i
     model_hooks_clear(m);
     for (int run = 0; run < 2 && !rc; run++) { /* run 0: corrupt (delta = value), run 1: clean (delta -= value) */
         rc = model_forward(m, run ? pb->clean : pb->corrupt, NULL, B, T);
+        if (!rc) rc = model_sync_acts_host(m);
         if (rc) break;
         metric_rows(m, pb, run ? m_clean : m_corrupt);
         float sign = run ? -1.0f : 1.0f;

@@ -42,7 +42,7 @@ void metric_rows(const struct llama_model *m, const struct pair_batch *pb, doubl
     int V = m->config.vocab_size;
     for (int b = 0; b < pb->B; b++) {
         const struct arith_metric_pair *p = &pb->pairs[b];
-        const float *row = m->acts.logits + ((size_t)b * pb->T + p->position) * V;
+        const float *row = model_logits(m) + ((size_t)b * pb->T + p->position) * V;
         out[b] = (double)row[p->clean_id] - (double)row[p->cf_id];
     }
 }

@@ -65,10 +65,11 @@ int cmd_forward(int argc, char **argv)
         if ((rc = model_backward(&m, NULL))) goto done;
     }
 
+    if ((rc = model_sync_host(&m))) goto done; /* the gradients, where a device computed them */
     struct st_writer w;
     st_writer_init(&w);
     int64_t logits_shape[3] = {B, T, m.config.vocab_size}, scalar_shape[1] = {1};
-    rc = st_writer_add(&w, "logits", ST_F32, 3, logits_shape, m.acts.logits);
+    rc = st_writer_add(&w, "logits", ST_F32, 3, logits_shape, model_logits(&m));
     float loss = m.loss;
     char (*names)[MODEL_MAX_NAME + 8] = NULL;
     if (!rc && want_grad) {

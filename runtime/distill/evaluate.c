@@ -68,7 +68,7 @@ static int cached_forward(struct llama_model *m, const struct layer_cache *c, co
 int32_t distill_argmax_at(const struct llama_model *m, int b, int t)
 {
     int V = m->config.vocab_size;
-    const float *row = m->acts.logits + ((size_t)b * m->T + t) * V;
+    const float *row = model_logits(m) + ((size_t)b * m->T + t) * V;
     int32_t best = 0;
     for (int v = 1; v < V; v++)
         if (row[v] > row[best]) best = v;

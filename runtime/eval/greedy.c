@@ -26,8 +26,10 @@ int greedy_decode_batch(struct llama_model *m, const int32_t *prompts, int B, in
         int T = L + i;
         for (int b = 0; b < B; b++) memcpy(window + (size_t)b * T, seq + (size_t)b * T_max, (size_t)T * sizeof *seq);
         if ((rc = model_forward(m, window, NULL, B, T))) break;
+        const float *logits = model_logits(m);
+        if (!logits) { rc = CIRCD_EIO; break; }
         for (int b = 0; b < B; b++) {
-            const float *row = m->acts.logits + ((size_t)b * T + T - 1) * V;
+            const float *row = logits + ((size_t)b * T + T - 1) * V;
             int32_t best = 0;
             for (int v = 1; v < V; v++)
                 if (row[v] > row[best]) best = v;

@@ -20,12 +20,16 @@ int model_forward_range(struct llama_model *m, int first, int last, const int32_
     size_t N = (size_t)B * T;
     if (first == 0 && (rc = model_check_tokens(m, tokens, N, "tokens", 0))) return rc;
 
-    forward_begin(m, first == 0 ? tokens : NULL, NULL, B, T);
-    if (first == 0) forward_embed(m, tokens);
-    else memcpy(m->acts.layers[first].resid_pre, resid_in, N * c->d_model * sizeof(float));
+    if ((rc = forward_begin(m, first == 0 ? tokens : NULL, NULL, B, T))) return rc;
+    struct model_compute x;
+    model_compute_view(m, &x);
+    if (first == 0) forward_embed(m);
+    else x.k->copy(x.acts->layers[first].resid_pre, resid_in, N * c->d_model * sizeof(float),
+                   KERNELS_HOST_TO_DEVICE);
     for (int l = first; l < last; l++) forward_layer(m, l);
     if (last == c->n_layers) forward_head(m);
-    return CIRCD_OK;
+    if ((rc = model_sync_acts_host(m))) return rc; /* the pipeline sends host activations and caches */
+    return model_device_check(m, "the forward pass");
 }
 
 const float *model_forward_range_output(const struct llama_model *m, int last)

@@ -9,6 +9,7 @@
 
 #include "io/safetensors.h"
 #include "model/model.h"
+#include "model/model_internal.h"
 #include "util/error.h"
 
 #define MAX_SHARDS 64
@@ -167,9 +168,10 @@ int model_save_hf(const struct llama_model *m, const char *dir)
         if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
             return err_set(CIRCD_EIO, "%s: cannot create the checkpoint directory", dir);
     }
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    int rc = hf_config_write(&m->config, path);
+    int rc = model_device_download(m); /* the host copies are what is written */
     if (rc) return rc;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if ((rc = hf_config_write(&m->config, path))) return rc;
     struct st_writer w;
     st_writer_init(&w);
     rc = st_writer_add_meta(&w, "format", "pt");

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/kernels.h"
 #include "model/model_internal.h"
 #include "util/error.h"
 
@@ -195,59 +194,71 @@ static void for_each_selected_run(struct hook_id id, const struct llama_config *
     }
 }
 
-struct run_copy { float *dst; const float *src; };
-static void copy_run(size_t off, size_t len, void *ctx)
+/* Hook data are host buffers; `value` / `grad` live in the compute backend's memory (the same on the CPU). */
+struct run_copy { const struct kernels_backend *k; float *dst; const float *src; };
+static void patch_run(size_t off, size_t len, void *ctx)
 {
     struct run_copy *rc = ctx;
-    memcpy(rc->dst + off, rc->src + off, len * sizeof(float));
+    rc->k->copy(rc->dst + off, rc->src + off, len * sizeof(float), KERNELS_HOST_TO_DEVICE);
 }
 static void zero_run(size_t off, size_t len, void *ctx)
 {
-    memset((float *)ctx + off, 0, len * sizeof(float));
+    struct run_copy *rc = ctx;
+    rc->k->vec_zero(rc->dst + off, len);
 }
 
 void hook_fire_forward(struct llama_model *m, enum hook_kind kind, int layer, float *value)
 {
+    const struct kernels_backend *k = m->backend;
     size_t numel = 0;
     for (int i = 0; i < m->n_hooks; i++) {
         const struct hook_request *r = &m->hooks[i];
         if (!hook_matches(r, HOOK_PATCH, kind, layer) || r->pos >= m->T) continue; /* pos beyond T: no patch */
-        struct run_copy rc = {value, r->data};
-        for_each_selected_run(r->id, &m->config, m->B, m->T, r->head, r->pos, copy_run, &rc);
+        struct run_copy rc = {k, value, r->data};
+        for_each_selected_run(r->id, &m->config, m->B, m->T, r->head, r->pos, patch_run, &rc);
     }
     for (int i = 0; i < m->n_hooks; i++) {
         const struct hook_request *r = &m->hooks[i];
         if (!hook_matches(r, HOOK_CACHE, kind, layer)) continue;
         if (!numel) numel = hook_numel(r->id, &m->config, m->B, m->T);
-        memcpy(r->data, value, numel * sizeof(float));
+        k->copy(r->data, value, numel * sizeof(float), KERNELS_DEVICE_TO_HOST);
     }
 }
 
 void hook_fire_backward(struct llama_model *m, enum hook_kind kind, int layer, float *grad)
 {
+    struct model_compute x;
+    model_compute_view(m, &x);
+    const struct kernels_backend *k = x.k;
     size_t numel = 0;
     for (int i = 0; i < m->n_hooks; i++) {
         const struct hook_request *r = &m->hooks[i];
         if (!hook_matches(r, HOOK_GRAD_ADD, kind, layer)) continue;
         if (!numel) numel = hook_numel(r->id, &m->config, m->B, m->T);
-        vec_accumulate(grad, r->data, numel);
+        const float *term = r->data;
+        if (x.staging) { /* a device adds host data through its staging buffer (sized for the largest hook) */
+            k->copy(x.staging, r->data, numel * sizeof(float), KERNELS_HOST_TO_DEVICE);
+            term = x.staging;
+        }
+        k->vec_accumulate(grad, term, numel);
     }
     for (int i = 0; i < m->n_hooks; i++) {
         const struct hook_request *r = &m->hooks[i];
         if (!hook_matches(r, HOOK_GRAD, kind, layer)) continue;
         if (!numel) numel = hook_numel(r->id, &m->config, m->B, m->T);
-        memcpy(r->data, grad, numel * sizeof(float));
+        k->copy(r->data, grad, numel * sizeof(float), KERNELS_DEVICE_TO_HOST);
     }
     for (int i = 0; i < m->n_hooks; i++) {
         const struct hook_request *r = &m->hooks[i];
         if (!hook_matches(r, HOOK_PATCH, kind, layer) || r->pos >= m->T) continue;
-        for_each_selected_run(r->id, &m->config, m->B, m->T, r->head, r->pos, zero_run, grad);
+        struct run_copy rc = {k, grad, NULL};
+        for_each_selected_run(r->id, &m->config, m->B, m->T, r->head, r->pos, zero_run, &rc);
     }
 }
 
 float *model_hook_value(struct llama_model *m, struct hook_id id)
 {
-    if (!m->act_capacity_rows) return NULL;
+    if (!m->act_capacity_rows || model_sync_acts_host(m)) return NULL;
     if (!is_global(id.kind) && (id.layer < 0 || id.layer >= m->config.n_layers)) return NULL;
     struct layer_acts *a = is_global(id.kind) ? NULL : &m->acts.layers[id.layer];
     switch (id.kind) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "model/model_internal.h"
 #include "util/error.h"
 
 static void add_tensor(struct llama_model *m, size_t *offset, const char *name, int rows, int cols)
@@ -53,8 +54,8 @@ static void build_tensor_table(struct llama_model *m)
     m->n_params = off;
 }
 
-/* Points the views of `v` into `base` following the tensor table (the same for params and grads). */
-static void bind_views(const struct llama_model *m, struct param_views *v, float *base)
+/* The same table for params, grads and their device copies. */
+void model_bind_views(const struct llama_model *m, struct param_views *v, float *base)
 {
     const struct param_tensor *t = m->tensors;
     v->embed = base + t[0].offset;
@@ -74,6 +75,7 @@ int model_create(struct llama_model *m, const struct llama_config *cfg)
     int rc = config_validate(cfg);
     if (rc) return rc;
     m->config = *cfg;
+    m->backend = kernels_backend_cpu();
     m->loss = NAN;
     int n_tensors = 3 + 9 * cfg->n_layers;
     m->tensors = xcalloc((size_t)n_tensors, sizeof *m->tensors);
@@ -88,7 +90,7 @@ int model_create(struct llama_model *m, const struct llama_config *cfg)
     m->rope_sin = xcalloc((size_t)cfg->max_seq * half, sizeof(float));
     float *inv_freq = xcalloc((size_t)half, sizeof(float));
     if (!m->params || !m->rope_cos || !m->rope_sin || !inv_freq) { free(inv_freq); goto nomem; }
-    bind_views(m, &m->w, m->params);
+    model_bind_views(m, &m->w, m->params);
     config_rope_inv_freq(cfg, inv_freq);
     rope_tables(m->rope_cos, m->rope_sin, inv_freq, cfg->max_seq, cfg->head_dim);
     free(inv_freq);
@@ -100,6 +102,7 @@ nomem:
 
 void model_free(struct llama_model *m)
 {
+    model_device_free(m);
     free(m->tensors);
     free(m->params);
     free(m->grads);
@@ -135,6 +138,7 @@ void model_init_random(struct llama_model *m, uint64_t seed)
         for (size_t j = 0; j < t->numel; j++) p[j] = std * rng_normal(&r);
     }
     m->step = 0;
+    model_params_changed(m);
 }
 
 const struct param_tensor *model_find_tensor(const struct llama_model *m, const char *name)
@@ -149,8 +153,8 @@ int model_enable_grads(struct llama_model *m)
     if (m->grads) return CIRCD_OK;
     m->grads = xcalloc(m->n_params, sizeof(float));
     if (!m->grads) return CIRCD_ENOMEM;
-    bind_views(m, &m->dw, m->grads);
-    return CIRCD_OK;
+    model_bind_views(m, &m->dw, m->grads);
+    return model_device_enable(m);
 }
 
 int model_enable_training(struct llama_model *m)
@@ -159,12 +163,15 @@ int model_enable_training(struct llama_model *m)
     if (rc) return rc;
     if (!m->adam_m) m->adam_m = xcalloc(m->n_params, sizeof(float));
     if (!m->adam_v) m->adam_v = xcalloc(m->n_params, sizeof(float));
-    return m->adam_m && m->adam_v ? CIRCD_OK : CIRCD_ENOMEM;
+    if (!m->adam_m || !m->adam_v) return CIRCD_ENOMEM;
+    return model_device_enable(m);
 }
 
 void model_zero_grad(struct llama_model *m)
 {
-    if (m->grads) vec_zero(m->grads, m->n_params);
+    struct model_compute c;
+    model_compute_view(m, &c);
+    if (c.grads) c.k->vec_zero(c.grads, m->n_params);
 }
 
 /* Carves `count` floats out of *cursor (a bump allocator over one big buffer). */
@@ -176,6 +183,60 @@ static float *carve(float **cursor, size_t count)
 }
 
 static size_t aligned(size_t count) { return (count + 15) & ~(size_t)15; }
+
+void model_carve_acts(const struct llama_config *c, struct model_acts *acts, struct model_grad_scratch *s,
+                      float *act_base, float *grad_base, int B, int T)
+{
+    size_t N = (size_t)B * T;
+    size_t d = c->d_model, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    size_t ff = c->d_ff, V = c->vocab_size, pat = (size_t)B * c->n_heads * T * T;
+    float *cur = act_base;
+    float *resid = carve(&cur, N * d); /* embed == resid_pre of layer 0 */
+    acts->embed = resid;
+    for (int l = 0; l < c->n_layers; l++) {
+        struct layer_acts *a = &acts->layers[l];
+        a->resid_pre = resid;
+        a->ln1 = carve(&cur, N * d);
+        a->ln1_rstd = carve(&cur, N);
+        a->q = carve(&cur, N * qd);
+        a->k = carve(&cur, N * kvd);
+        a->v = carve(&cur, N * kvd);
+        a->q_rot = carve(&cur, N * qd);
+        a->k_rot = carve(&cur, N * kvd);
+        a->pattern = carve(&cur, pat);
+        a->z = carve(&cur, N * qd);
+        a->attn_out = carve(&cur, N * d);
+        a->resid_mid = carve(&cur, N * d);
+        a->ln2 = carve(&cur, N * d);
+        a->ln2_rstd = carve(&cur, N);
+        a->gate = carve(&cur, N * ff);
+        a->up = carve(&cur, N * ff);
+        a->hidden = carve(&cur, N * ff);
+        a->mlp_out = carve(&cur, N * d);
+        a->resid_post = carve(&cur, N * d);
+        resid = a->resid_post;
+    }
+    acts->ln_final = carve(&cur, N * d);
+    acts->ln_final_rstd = carve(&cur, N);
+    acts->logits = carve(&cur, N * V);
+    acts->losses = carve(&cur, N);
+
+    cur = grad_base;
+    s->dlogits = carve(&cur, N * V);
+    s->dresid = carve(&cur, N * d);
+    s->dln = carve(&cur, N * d);
+    s->dbranch = carve(&cur, N * d);
+    s->dq = carve(&cur, N * qd);
+    s->dq_rot = carve(&cur, N * qd);
+    s->dz = carve(&cur, N * qd);
+    s->dk = carve(&cur, N * kvd);
+    s->dk_rot = carve(&cur, N * kvd);
+    s->dv = carve(&cur, N * kvd);
+    s->dpattern = carve(&cur, pat);
+    s->dgate = carve(&cur, N * ff);
+    s->dup = carve(&cur, N * ff);
+    s->dhidden = carve(&cur, N * ff);
+}
 
 int model_reserve(struct llama_model *m, int B, int T)
 {
@@ -207,53 +268,12 @@ int model_reserve(struct llama_model *m, int B, int T)
     m->act_T = 0;
     if (!m->act_memory || !m->grad_memory || !m->acts.tokens || !m->acts.targets) return CIRCD_ENOMEM;
 
-    float *cur = m->act_memory;
-    float *resid = carve(&cur, N * d); /* embed == resid_pre of layer 0 */
-    m->acts.embed = resid;
-    for (int l = 0; l < c->n_layers; l++) {
-        struct layer_acts *a = &m->acts.layers[l];
-        a->resid_pre = resid;
-        a->ln1 = carve(&cur, N * d);
-        a->ln1_rstd = carve(&cur, N);
-        a->q = carve(&cur, N * qd);
-        a->k = carve(&cur, N * kvd);
-        a->v = carve(&cur, N * kvd);
-        a->q_rot = carve(&cur, N * qd);
-        a->k_rot = carve(&cur, N * kvd);
-        a->pattern = carve(&cur, pat);
-        a->z = carve(&cur, N * qd);
-        a->attn_out = carve(&cur, N * d);
-        a->resid_mid = carve(&cur, N * d);
-        a->ln2 = carve(&cur, N * d);
-        a->ln2_rstd = carve(&cur, N);
-        a->gate = carve(&cur, N * ff);
-        a->up = carve(&cur, N * ff);
-        a->hidden = carve(&cur, N * ff);
-        a->mlp_out = carve(&cur, N * d);
-        a->resid_post = carve(&cur, N * d);
-        resid = a->resid_post;
-    }
-    m->acts.ln_final = carve(&cur, N * d);
-    m->acts.ln_final_rstd = carve(&cur, N);
-    m->acts.logits = carve(&cur, N * V);
-    m->acts.losses = carve(&cur, N);
-
-    struct model_grad_scratch *s = &m->scratch;
-    cur = m->grad_memory;
-    s->dlogits = carve(&cur, N * V);
-    s->dresid = carve(&cur, N * d);
-    s->dln = carve(&cur, N * d);
-    s->dbranch = carve(&cur, N * d);
-    s->dq = carve(&cur, N * qd);
-    s->dq_rot = carve(&cur, N * qd);
-    s->dz = carve(&cur, N * qd);
-    s->dk = carve(&cur, N * kvd);
-    s->dk_rot = carve(&cur, N * kvd);
-    s->dv = carve(&cur, N * kvd);
-    s->dpattern = carve(&cur, pat);
-    s->dgate = carve(&cur, N * ff);
-    s->dup = carve(&cur, N * ff);
-    s->dhidden = carve(&cur, N * ff);
+    model_carve_acts(c, &m->acts, &m->scratch, m->act_memory, m->grad_memory, B, T);
+    size_t widest = N * (V > ff ? (V > qd ? V : qd) : (ff > qd ? ff : qd));
+    size_t staging = widest > pat ? widest : pat;
+    if (staging < N * d) staging = N * d;
+    int rc = model_device_reserve(m, act_total, grad_total, staging, B, T);
+    if (rc) return rc;
     m->act_capacity_rows = N;
     m->act_T = T;
     return CIRCD_OK;

@@ -166,8 +166,8 @@ void model_next_token_targets(int32_t *targets, const int32_t *tokens, int B, in
 /* ---- devices (kernels/backend.h) ----
  * A model computes on its backend. On the CPU the host buffers above are the only ones. On a GPU the device holds
  * its own copies of the parameters, gradients, AdamW moments, activations and scratch, and the host buffers are
- * mirrors: after every forward the host logits and per-row losses (m->acts.logits, m->acts.losses) are current, and
- * hooks copy between device and host (hook data stay host buffers). Everything else on the host is brought up to
+ * mirrors: after every forward the per-row losses (m->acts.losses) and model_logits() are current, and hooks copy
+ * between device and host (hook data stay host buffers). Everything else on the host is brought up to
  * date on request:
  *   model_use_backend     moves the computation to `backend` (NULL = the CPU), copying the parameters (and
  *                         gradients / moments when enabled) over; CIRCD_EINPUT naming the device on failure.
@@ -179,8 +179,11 @@ void model_next_token_targets(int32_t *targets, const int32_t *tokens, int B, in
  *                         data-parallel all-reduce sums in place before model_adamw_step.
  * Each returns CIRCD_OK or an error naming the device (a no-op on the CPU). */
 int model_use_backend(struct llama_model *m, const struct kernels_backend *backend);
+/* The logits of the last forward on the host ([B*T, V]; downloaded on first use after a device forward; NULL on a
+ * device error). Prefer it to m->acts.logits, which on a device is current only after this or model_sync_acts_host. */
+const float *model_logits(const struct llama_model *m);
 int model_sync_host(struct llama_model *m);
-int model_sync_acts_host(struct llama_model *m);
+int model_sync_acts_host(const struct llama_model *m);
 void model_params_changed(struct llama_model *m);
 float *model_backend_grads(struct llama_model *m);
 
