@@ -34,6 +34,8 @@ enum spec_method { SPEC_METHOD_SFT, SPEC_METHOD_KD, SPEC_METHOD_COT, SPEC_METHOD
                    SPEC_METHOD_COUNT };
 enum spec_kl_direction { SPEC_KL_FORWARD, SPEC_KL_REVERSE };
 enum spec_align_rows { SPEC_ALIGN_ANSWER, SPEC_ALIGN_LAST_PROMPT, SPEC_ALIGN_ALL };
+enum spec_device { SPEC_DEVICE_CPU, SPEC_DEVICE_CUDA };
+enum spec_precision { SPEC_PRECISION_FP32, SPEC_PRECISION_BF16 };
 
 /* The YAML spelling of each enum value, indexed by the enum ("add", "ones_op1", "warmup_cosine", "cd_a", ...);
  * each table ends with NULL. */
@@ -46,6 +48,11 @@ extern const char *const spec_ablation_names[];
 extern const char *const spec_method_names[];
 extern const char *const spec_kl_direction_names[];
 extern const char *const spec_align_rows_names[];
+extern const char *const spec_device_names[];    /* "cpu", "cuda" */
+extern const char *const spec_precision_names[]; /* "fp32", "bf16" */
+/* The stage kinds `devices:` accepts as keys, in the order of plan/plan.h's enum plan_kind ("data", "train", "eval",
+ * "atp", "patch", "circuit", "distill", "distill-eval", "report"). */
+extern const char *const spec_stage_kind_names[];
 
 struct spec_ints { int items[SPEC_MAX_LIST]; int n; };
 struct spec_floats { double items[SPEC_MAX_LIST]; int n; };
@@ -144,6 +151,14 @@ struct spec_distill {
 
 struct spec_eval { int batch, max_new_tokens, robustness_interventions; };
 
+/* One entry of `devices:`: a stage kind or an exact stage name, its device, and where the file says so. */
+struct spec_device_rule {
+    char *key;                    /* owned */
+    enum spec_device device;
+    int line, col;
+};
+struct spec_devices { struct spec_device_rule *items; int n; }; /* items owned */
+
 struct spec_parallel {
     int ranks;                    /* hint for `circd plan`; 0 = whatever the launcher gives */
     int teacher_pipeline_stages;  /* split of the teacher's layers for pipelined forwards */
@@ -162,6 +177,10 @@ struct experiment_spec {
     struct spec_distill distill;
     struct spec_eval eval;
     struct spec_parallel parallel;
+    enum spec_device device;      /* `device:` every stage that can use it computes on (default cpu) */
+    int device_line;              /* where `device:` is written (0: left to its default) */
+    struct spec_devices devices;  /* per-kind / per-stage overrides: an exact stage name wins over its kind */
+    enum spec_precision precision;/* matmul precision of the stages on cuda */
     char *path;                   /* the spec file as named (spec_load) or the origin (spec_load_string) */
     char *dir;                    /* directory relative paths were resolved against */
     char *yaml;                   /* the raw YAML text, NUL-terminated (results.h5 stores it as /spec) */
@@ -217,6 +236,18 @@ void spec_free(struct experiment_spec *spec);  /* safe on a zeroed or already fr
 void spec_arch_config(const struct spec_arch *arch, int vocab_size, struct llama_config *out);
 /* Parameters without the embedding and lm_head (which depend on the tokenizer's vocabulary). */
 long long spec_arch_parameters(const struct spec_arch *arch);
+/* The device of the plan stage `stage` of kind `kind` (a spec_stage_kind_names entry): devices.<stage>, else
+ * devices.<kind> (an eval-<run>-<seed> stage, kind distill-eval, also listens to devices.eval), else `device:` —
+ * except that data and report stages, which compute with no model, stay on the CPU. *rule (may be NULL) receives
+ * the index into devices.items that decided, or SPEC_DEVICE_FROM_TOP (`device:`), or SPEC_DEVICE_FROM_DEFAULT. */
+#define SPEC_DEVICE_FROM_TOP (-1)
+#define SPEC_DEVICE_FROM_DEFAULT (-2)
+enum spec_device spec_stage_device(const struct experiment_spec *spec, const char *stage, const char *kind, int *rule);
+/* Where a stage's device was chosen, for messages: "FILE:LINE: devices.atp", "FILE:LINE: device" or "the default
+ * device". */
+void spec_device_origin(const struct experiment_spec *spec, int rule, char *buf, size_t cap);
+/* 1 when kind (a spec_stage_kind_names entry) computes with a model and so can run on a GPU. */
+int spec_stage_kind_uses_device(const char *kind);
 /* Prints the key table (key, type, default, range, meaning) as Markdown, as experiments/README.md holds it. */
 void spec_print_schema(FILE *out);
 

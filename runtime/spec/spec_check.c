@@ -1,8 +1,8 @@
 /* spec_check.c — the checks that involve more than one key, run after decoding: architectures (head counts and
  * widths), which operand lengths each stage sees, counterfactual kinds against the lengths they need, schedules,
- * per-length weights, circuit sizes, distillation weights and the pipeline layout. Also fills the derived values
- * (output, n_kv_heads, head_dim, d_ff, per-run loss weights). Each error points at the key that is wrong, or at its
- * nearest ancestor in the file when the key was left to its default. */
+ * per-length weights, circuit sizes, distillation weights, the pipeline layout and the devices (spec_devices.c).
+ * Also fills the derived values (output, n_kv_heads, head_dim, d_ff, per-run loss weights). Each error points at
+ * the key that is wrong, or at its nearest ancestor in the file when the key was left to its default. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,4 +214,5 @@ void spec_check(struct spec_ctx *c, struct experiment_spec *s)
     check_train(c, &s->training.distill, "distill", s->data.student_train_digits, "student_train_digits");
     check_distill(c, s);
     check_seeds_and_layout(c, s);
+    spec_check_devices(c, s);
 }

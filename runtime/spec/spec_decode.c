@@ -108,7 +108,7 @@ static int find_name(const char *const *names, const char *text)
 }
 
 /* One choice of names[]; -1 with a range error (and a suggestion) otherwise. */
-static int get_choice(struct spec_ctx *c, const struct spec_field *f, const struct ynode *n, const char *path)
+int spec_decode_choice(struct spec_ctx *c, const struct spec_field *f, const struct ynode *n, const char *path)
 {
     char exp[400], names[300];
     size_t o = 0;
@@ -275,7 +275,7 @@ static void decode_value(struct spec_ctx *c, const struct spec_field *f, const s
         break;
     }
     case FT_ENUM: {
-        int k = get_choice(c, f, n, path);
+        int k = spec_decode_choice(c, f, n, path);
         if (k >= 0) *AT(base, f, int) = k;
         break;
     }
@@ -286,7 +286,7 @@ static void decode_value(struct spec_ctx *c, const struct spec_field *f, const s
         unsigned mask = 0;
         for (int i = 0; i < n->n; i++) {
             snprintf(item, sizeof item, "%s[%d]", path, i);
-            int k = get_choice(c, f, n->child[i], item);
+            int k = spec_decode_choice(c, f, n->child[i], item);
             if (k < 0) continue;
             if (mask & (1u << k))
                 spec_err(c, SPEC_ERR_DUPLICATE, n->child[i], "%s: found %s a second time, expected each item once",
@@ -353,6 +353,7 @@ static void decode_value(struct spec_ctx *c, const struct spec_field *f, const s
     }
     case FT_CHECKPOINT: decode_checkpoint(c, n, (struct spec_model *)base, path); break;
     case FT_METHODS: decode_methods(c, f, n, (struct spec_distill *)base, path); break;
+    case FT_DEVICES: spec_decode_devices(c, f, n, AT(base, f, struct spec_devices), path); break;
     }
 }
 
@@ -561,6 +562,7 @@ void spec_release_section(const struct spec_section *s, void *base)
         case FT_FILES: clear_strings(AT(base, f, struct spec_strings)); break;
         case FT_SECTION: spec_release_section(f->section, AT(base, f, char)); break;
         case FT_MODEL: spec_release_section(f->section, AT(base, f, char)); break;
+        case FT_DEVICES: spec_release_devices(AT(base, f, struct spec_devices)); break;
         case FT_CHECKPOINT: {
             struct spec_model *m = base;
             free(m->checkpoint);

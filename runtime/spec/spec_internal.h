@@ -81,7 +81,8 @@ enum spec_ftype {
     FT_SECTION,    /* nested mapping described by `section` */
     FT_MODEL,      /* struct spec_model: a mapping with exactly one of arch / checkpoint */
     FT_CHECKPOINT, /* inside FT_MODEL: a Hugging Face directory */
-    FT_METHODS     /* struct spec_distill's methods[] */
+    FT_METHODS,    /* struct spec_distill's methods[] */
+    FT_DEVICES     /* struct spec_devices: stage kind or stage name -> cpu | cuda (spec_devices.c) */
 };
 
 enum { FL_REQUIRED = 1, FL_DERIVED = 2, FL_LO_OPEN = 4, FL_HI_OPEN = 8, FL_INHERIT = 16 };
@@ -116,6 +117,14 @@ int spec_apply_defaults(const struct spec_section *s, void *base);
  * mapping ("" for the root). Returns a bit mask of the fields that were present (bit i = s->fields[i]). */
 unsigned long long spec_decode_section(struct spec_ctx *c, const struct spec_section *s, const struct ynode *map,
                                        void *base, const char *path);
+/* One choice of f->names for node n at `path`: its index, or -1 after reporting the error (with a suggestion). */
+int spec_decode_choice(struct spec_ctx *c, const struct spec_field *f, const struct ynode *n, const char *path);
+/* `devices:` (spec_devices.c): decodes the mapping into out (positions kept, keys checked later by
+ * spec_check_devices, which needs the whole spec), releases it, and checks keys, values and `precision`. */
+void spec_decode_devices(struct spec_ctx *c, const struct spec_field *f, const struct ynode *n,
+                         struct spec_devices *out, const char *path);
+void spec_release_devices(struct spec_devices *d);
+void spec_check_devices(struct spec_ctx *c, struct experiment_spec *spec);
 /* Frees the owned strings of a struct decoded with `s`. */
 void spec_release_section(const struct spec_section *s, void *base);
 /* Per-run loss weights: inherited ones (NaN) from the section, 0 for terms the method does not use. */

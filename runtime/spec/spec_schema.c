@@ -17,6 +17,8 @@ const char *const spec_ablation_names[] = {"counterfactual", "mean", NULL};
 const char *const spec_method_names[] = {"sft", "kd", "cot", "cd_a", "cd_b", NULL};
 const char *const spec_kl_direction_names[] = {"forward", "reverse", NULL};
 const char *const spec_align_rows_names[] = {"answer", "last_prompt", "all", NULL};
+const char *const spec_device_names[] = {"cpu", "cuda", NULL};
+const char *const spec_precision_names[] = {"fp32", "bf16", NULL};
 
 #define BIG 1e9
 #define F(key, type, T, member, lo, hi, flags, names, section, def, doc) \
@@ -260,6 +262,15 @@ static const struct spec_field root_fields[] = {
     F("distill", FT_SECTION, S, distill, 0, 0, 0, NULL, &distill_section, NULL, "distillation methods and losses"),
     F("eval", FT_SECTION, S, eval, 0, 0, 0, NULL, &eval_section, NULL, "evaluation"),
     F("parallel", FT_SECTION, S, parallel, 0, 0, 0, NULL, &parallel_section, NULL, "MPI layout"),
+    F("device", FT_ENUM, S, device, 0, 0, 0, spec_device_names, NULL, "cpu",
+      "where the stages that compute with a model run: cpu, or cuda (each MPI rank on the GPU of its node-local "
+      "rank; needs a circd built with -DCIRCD_CUDA=ON); data and report always run on the CPU"),
+    F("devices", FT_DEVICES, S, devices, 0, 0, 0, spec_device_names, NULL, "{}",
+      "per-stage devices: a stage kind (train, eval, atp, patch, circuit, distill, distill-eval) or an exact stage "
+      "name (atp-teacher, distill-cd_a-0, ...) mapped to cpu or cuda; a name wins over its kind, a kind over device"),
+    F("precision", FT_ENUM, S, precision, 0, 0, 0, spec_precision_names, NULL, "fp32",
+      "matmul precision of the stages on cuda: fp32, or bf16 (bfloat16 inputs, fp32 accumulation, fp32 weights and "
+      "gradients); bf16 needs a stage on cuda"),
     END};
 #undef S
 const struct spec_section spec_root_section = {"", root_fields};
@@ -305,6 +316,7 @@ const char *spec_field_expectation(const struct spec_field *f, char *buf, size_t
     case FT_MODEL: snprintf(buf, size, "a mapping with either arch or checkpoint"); break;
     case FT_CHECKPOINT: snprintf(buf, size, "a Hugging Face checkpoint directory containing config.json"); break;
     case FT_METHODS: snprintf(buf, size, "a list of up to %d method runs", SPEC_MAX_LIST); break;
+    case FT_DEVICES: snprintf(buf, size, "a mapping from stage kinds or stage names to cpu or cuda"); break;
     }
     return buf;
 }
