@@ -1,5 +1,6 @@
 /* cmd_validate.c — `circd validate SPEC...`: loads each experiment spec and prints "SPEC: ok" with a summary of
- * the models and the stages a run would execute (exit 0), or every error as FILE:LINE:COL: ... (exit 2).
+ * the models, the stages a run would execute and their devices (exit 0), or every error as FILE:LINE:COL: ...
+ * (exit 2).
  * `--schema` prints the table of every key (type, range, default, meaning) as experiments/README.md holds it. */
 #include <stdio.h>
 #include <string.h>
@@ -65,6 +66,12 @@ static void print_summary(const struct experiment_spec *s)
     n++;
     if (runs) { printf(", distill x%d, eval x%d", runs, runs); n += 2 * runs; }
     printf(", report (%d stages)\n", n + 1);
+    printf("  device   %s%s", spec_device_names[s->device],
+           s->precision == SPEC_PRECISION_BF16 ? ", bf16 matmuls" : "");
+    for (int i = 0; i < s->devices.n; i++)
+        printf("%s%s %s", i ? ", " : "; devices: ", s->devices.items[i].key,
+               spec_device_names[s->devices.items[i].device]);
+    printf(" (`circd plan` shows each stage's)\n");
 }
 
 int cmd_validate(int argc, char **argv)

@@ -12,9 +12,8 @@
 
 const char *plan_kind_name(enum plan_kind kind)
 {
-    static const char *const names[PLAN_KIND_COUNT] = {"data", "train", "eval", "atp", "patch", "circuit",
-                                                       "distill", "distill-eval", "report"};
-    return kind < PLAN_KIND_COUNT ? names[kind] : "?";
+    /* The spec's `devices:` keys: spec_stage_kind_names holds them in this enum's order. */
+    return kind < PLAN_KIND_COUNT ? spec_stage_kind_names[kind] : "?";
 }
 
 static const char *role_label(int role) { return role == PLAN_ROLE_TEACHER ? "teacher" : "student-base"; }
@@ -189,6 +188,10 @@ int plan_build(struct plan *p, const struct experiment_spec *spec, int n_ranks)
     s = add(&b, PLAN_REPORT, "report");
     s->cost = 1e-3;
     s->after_all = 1; /* it reads every evaluation */
+    for (int i = 0; i < p->n_stages; i++) {
+        s = &p->stages[i];
+        s->device = spec_stage_device(spec, s->name, plan_kind_name(s->kind), &s->device_rule);
+    }
     plan_place(p, NULL);
     return CIRCD_OK;
 }

@@ -8,7 +8,8 @@
  * with a teacher pipelines the teacher's layers) get several ranks when fewer stages are ready than ranks, or
  * when the spec asks for a pipelined teacher.
  *
- * The stages of a role: train, eval, atp, patch (when atp.exact_patching_samples > 0), circuit.
+ * The stages of a role: train, eval, atp, patch (when atp.exact_patching_samples > 0), circuit. Each stage carries
+ * its device (cpu or cuda) from the spec's `device:` and `devices:` (spec/spec.h spec_stage_device).
  * `circd plan SPEC [--ranks N]` prints the plan as text and as Graphviz DOT; `circd run` executes it (sched/).
  * The plan is a pure function of the spec, the rank count and the set of stages already done, so every rank
  * computes the same one without communicating. */
@@ -48,6 +49,8 @@ struct plan_stage {
     int after_all;            /* runs after every other stage (the report) */
     double cost;              /* estimated work in GFLOP (forward + backward), for balancing and display */
     int max_ranks;            /* ranks it can use: 1, or more for sharded / pipelined stages */
+    enum spec_device device;  /* where its models compute (spec `device:` / `devices:`; data and report: cpu) */
+    int device_rule;          /* what chose it: spec_stage_device's rule (spec_device_origin names it) */
     /* Placement (plan_place): -1 / 0 when the stage is already done. */
     int done;
     int wave;                 /* its round, 0-based among the rounds still to run */
@@ -72,9 +75,9 @@ void plan_free(struct plan *p);
 int plan_find(const struct plan *p, const char *name);
 /* Re-places the stages not marked done (done[i] != 0) on the plan's ranks. A done stage keeps round (wave) -1. */
 void plan_place(struct plan *p, const unsigned char *done);
-/* Human-readable plan: one block per round listing each group's ranks and stages (cost, dependencies). */
+/* Human-readable plan: one block per round listing each group's ranks and stages (device, cost, dependencies). */
 void plan_print_text(const struct plan *p, const struct experiment_spec *spec, FILE *out);
-/* Graphviz DOT: one node per stage (label with its ranks, clustered by round), one edge per dependency. */
+/* Graphviz DOT: one node per stage (label with its ranks and device, clustered by round), one edge per dependency. */
 void plan_print_dot(const struct plan *p, const struct experiment_spec *spec, FILE *out);
 
 const char *plan_kind_name(enum plan_kind kind);

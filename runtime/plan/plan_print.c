@@ -1,5 +1,5 @@
-/* plan_print.c — the plan as text (rounds, rank groups, stages with costs and dependencies) and as Graphviz DOT
- * (`circd plan`). */
+/* plan_print.c — the plan as text (rounds, rank groups, stages with their device, costs and dependencies) and as
+ * Graphviz DOT (`circd plan`). */
 #include <stdio.h>
 #include <string.h>
 
@@ -50,7 +50,8 @@ void plan_print_text(const struct plan *p, const struct experiment_spec *spec, F
                 char ranks[32], extra[96];
                 rank_range(ranks, sizeof ranks, s->first_rank, s->n_ranks);
                 how(s, extra, sizeof extra);
-                fprintf(out, "  %-11s %-28s %10.3g GFLOP%s", ranks, s->name, s->cost, extra);
+                fprintf(out, "  %-11s %-28s %-4s %10.3g GFLOP%s", ranks, s->name, spec_device_names[s->device],
+                        s->cost, extra);
                 if (s->after_all) fprintf(out, "  after every evaluation");
                 for (int d = 0; d < s->n_deps; d++)
                     fprintf(out, "%s%s", d ? ", " : "  after ", p->stages[s->deps[d]].name);
@@ -70,8 +71,8 @@ void plan_print_dot(const struct plan *p, const struct experiment_spec *spec, FI
             if (s->wave != w) continue;
             char ranks[32] = "done";
             if (!s->done) rank_range(ranks, sizeof ranks, s->first_rank, s->n_ranks);
-            fprintf(out, "    \"%s\" [label=\"%s\\n%s\"%s];\n", s->name, s->name, ranks,
-                    s->done ? ", style=dashed" : "");
+            fprintf(out, "    \"%s\" [label=\"%s\\n%s, %s\"%s];\n", s->name, s->name, ranks,
+                    spec_device_names[s->device], s->done ? ", style=dashed" : "");
         }
         fprintf(out, "  }\n");
     }
