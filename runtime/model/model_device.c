@@ -85,8 +85,10 @@ int model_device_enable(struct llama_model *m)
     return model_device_check(m, "uploading the training state");
 }
 
-/* The scratch the GPU kernels need for the largest products of a [B, T] forward/backward: the attention backward's
- * B * n_heads * T floats, and bf16 staging of a matmul's two operands and its output gradient. */
+/* The scratch the GPU kernels need for the largest products of a [B, T] forward/backward (kernels_cuda.h,
+ * "Workspace"): the attention backward's B * n_heads * T floats, and the bf16 copies of a matmul's three operands,
+ * 2 (N in + out in + N out) bytes, bounded over every product of the model (one side of each is d or n_heads*hd,
+ * the other at most the widest of V, d_ff and n_heads*hd). */
 static size_t workspace_bytes(const struct llama_config *c, size_t rows, size_t T)
 {
     size_t B = rows / T;
@@ -94,7 +96,7 @@ static size_t workspace_bytes(const struct llama_config *c, size_t rows, size_t 
     size_t widest = V > ff ? V : ff;
     if (qd > widest) widest = qd;
     size_t matrix = widest * (d > qd ? d : qd);
-    size_t bf16 = 2 * (rows * widest + rows * (d > qd ? d : qd) + matrix);
+    size_t bf16 = 2 * (rows * widest + rows * (d > qd ? d : qd) + matrix) + 3 * 256; /* 256-byte aligned arrays */
     size_t attention = bytes(B * c->n_heads * T);
     return bf16 > attention ? bf16 : attention;
 }
