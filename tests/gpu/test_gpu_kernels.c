@@ -10,7 +10,7 @@
  * it must be <= 1e-4 in fp32 and <= 2e-2 for bf16 matmuls.
  *
  * Without CUDA in the build, or where no GPU answers, it prints "skipped: no GPU (<reason>)" and exits 77 (CTest:
- * skipped). With CIRCD_GPU_TEST_AGAINST_CPU=1 it runs the same comparisons with the CPU table in the GPU's place
+ * skipped) — in a CUDA build after checking that opening cuda:0 fails with a message. With CIRCD_GPU_TEST_AGAINST_CPU=1 it runs the same comparisons with the CPU table in the GPU's place
  * (the CUDA-only checks left out): that exercises this file's own logic where no GPU is at hand (CTest runs it so,
  * as test_gpu_kernels_cpu_harness). */
 #include <math.h>
@@ -457,7 +457,13 @@ int main(void)
             return 77;
         }
         if (kernels_backend_gpu_count() == 0) {
-            printf("skipped: no GPU (the CUDA runtime sees no device, or no driver is installed)\n");
+            /* the one thing to check without a GPU: opening it fails with a message, not a crash */
+            if (kernels_backend_open("cuda", 0) != NULL || !strstr(err_msg(), "no CUDA device")) {
+                printf("FAILED: without a GPU, opening cuda:0 should fail with a message; got \"%s\"\n", err_msg());
+                return 1;
+            }
+            printf("skipped: no GPU (the CUDA runtime sees no device, or no driver is installed; cuda:0 says: %s)\n",
+                   err_msg());
             return 77;
         }
         gpu = kernels_backend_open("cuda", 0);
