@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kernels/backend.h"
+#include "model/decode.h"
 #include "model/forward_range.h"
 #include "model/model.h"
 #include "testing.h"
@@ -206,6 +207,29 @@ static void test_hooks_equal(struct llama_config *cfg)
     model_free(&dev);
 }
 
+/* KV-cache decoding on the device: the same logits each step and the same greedy ids. */
+static void test_decode_equal(struct llama_config *cfg)
+{
+    struct llama_model cpu, dev;
+    make_pair(&cpu, &dev, cfg);
+    int32_t prompt[3] = {1, 5, 9}, out_cpu[10], out_dev[10];
+    int n_cpu = 0, n_dev = 0;
+    CHECK(generate_greedy(&cpu, prompt, 3, 10, -1, out_cpu, &n_cpu) == CIRCD_OK);
+    CHECK(generate_greedy(&dev, prompt, 3, 10, -1, out_dev, &n_dev) == CIRCD_OK);
+    CHECK(n_cpu == 10 && n_dev == 10 && memcmp(out_cpu, out_dev, sizeof out_cpu) == 0);
+    struct decoder a, b;
+    CHECK(decoder_init(&a, &cpu, 8) == CIRCD_OK && decoder_init(&b, &dev, 8) == CIRCD_OK);
+    for (int i = 0; i < 8; i++) {
+        CHECK(decoder_step(&a, (i * 5) % cfg->vocab_size) == CIRCD_OK);
+        CHECK(decoder_step(&b, (i * 5) % cfg->vocab_size) == CIRCD_OK);
+        CHECK(same(a.logits, b.logits, (size_t)cfg->vocab_size));
+    }
+    decoder_free(&a);
+    decoder_free(&b);
+    model_free(&cpu);
+    model_free(&dev);
+}
+
 /* running out of device memory at any allocation: a clean error, the model stays usable on the CPU, no leak. */
 static void test_allocation_failure(struct llama_config *cfg)
 {
@@ -237,6 +261,7 @@ int main(void)
     struct llama_config cfg = testing_config(37, 16, 2, 4, 2, 4, 24, 16); /* GQA: 4 query heads over 2 kv */
     test_training_equal(&cfg);
     test_hooks_equal(&cfg);
+    test_decode_equal(&cfg);
     test_allocation_failure(&cfg);
     CHECK(live_allocations == 0);
     CHECK(copies[KERNELS_HOST_TO_DEVICE] > 0 && copies[KERNELS_DEVICE_TO_HOST] > 0);

@@ -1,11 +1,12 @@
 /* decode.c — KV-cache decoding (decode.h): the per-token counterpart of forward.c, using the same kernels with one
- * query row attending over the cached keys and values. */
+ * query row attending over the cached keys and values, on the model's backend (the cache lives where the model
+ * computes; only the logits come back to the host each step). */
 #include "model/decode.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/kernels.h"
+#include "model/model_internal.h"
 #include "util/error.h"
 
 int decoder_init(struct decoder *dec, const struct llama_model *m, int max_len)
@@ -18,9 +19,17 @@ int decoder_init(struct decoder *dec, const struct llama_model *m, int max_len)
     size_t d = c->d_model, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     size_t cache = (size_t)c->n_layers * max_len * kvd;
     size_t total = 2 * cache + 3 * d + 3 * qd + 3 * kvd + (size_t)c->n_heads * max_len + 3 * (size_t)c->d_ff +
-                   (size_t)c->vocab_size;
-    dec->memory = xcalloc(total, sizeof(float));
-    if (!dec->memory) return CIRCD_ENOMEM;
+                   (size_t)c->vocab_size + 2; /* + rstd and the token id */
+    const struct kernels_backend *k = m->backend;
+    int rc = model_device_refresh(m);
+    if (rc) return rc;
+    dec->memory = k->alloc(total * sizeof(float));
+    dec->logits = xcalloc((size_t)c->vocab_size, sizeof(float));
+    if (!dec->memory || !dec->logits) {
+        if (dec->memory) k->release(dec->memory);
+        free(dec->logits);
+        return err_set(CIRCD_ENOMEM, "device %s: no room for a %d-position decoding cache", k->name, max_len);
+    }
     float *p = dec->memory;
 #define TAKE(field, count) (dec->field = p, p += (count))
     TAKE(k_cache, cache); TAKE(v_cache, cache);
@@ -29,7 +38,9 @@ int decoder_init(struct decoder *dec, const struct llama_model *m, int max_len)
     TAKE(k, kvd); TAKE(k_rot, kvd); TAKE(v, kvd);
     TAKE(pattern, (size_t)c->n_heads * max_len);
     TAKE(gate, c->d_ff); TAKE(up, c->d_ff); TAKE(hidden, c->d_ff);
-    TAKE(logits, c->vocab_size);
+    TAKE(compute_logits, c->vocab_size);
+    TAKE(rstd, 1);
+    dec->token = (int32_t *)p; /* one float slot holds the id */
 #undef TAKE
     dec->model = m;
     dec->max_len = max_len;
@@ -38,7 +49,8 @@ int decoder_init(struct decoder *dec, const struct llama_model *m, int max_len)
 
 void decoder_free(struct decoder *dec)
 {
-    free(dec->memory);
+    if (dec->memory) dec->model->backend->release(dec->memory);
+    free(dec->logits);
     memset(dec, 0, sizeof *dec);
 }
 
@@ -52,34 +64,40 @@ int decoder_step(struct decoder *dec, int32_t token)
         return err_set(CIRCD_EINPUT, "token %d is outside the vocabulary [0, %d)", (int)token, c->vocab_size);
     int d = c->d_model, nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim, ff = c->d_ff;
     int qd = nh * hd, kvd = nkv * hd, pos = dec->len, Tk = pos + 1;
-    float eps = c->norm_eps, rstd;
+    float eps = c->norm_eps;
+    const struct kernels_backend *k = m->backend;
+    const struct param_views *w = m->device ? &m->device->w : &m->w;
+    const float *rope_cos = m->device ? m->device->rope_cos : m->rope_cos;
+    const float *rope_sin = m->device ? m->device->rope_sin : m->rope_sin;
 
-    embedding_forward(dec->x, &token, m->w.embed, 1, d);
+    k->copy(dec->token, &token, sizeof token, KERNELS_HOST_TO_DEVICE);
+    k->embedding_forward(dec->x, dec->token, w->embed, 1, d);
     for (int l = 0; l < c->n_layers; l++) {
-        const struct layer_params *p = &m->w.layers[l];
+        const struct layer_params *p = &w->layers[l];
         float *k_cache = dec->k_cache + (size_t)l * dec->max_len * kvd;
         float *v_cache = dec->v_cache + (size_t)l * dec->max_len * kvd;
-        rmsnorm_forward(dec->ln, &rstd, dec->x, p->ln1, 1, d, eps);
-        matmul_forward(dec->q, dec->ln, p->wq, 1, d, qd);
-        matmul_forward(dec->k, dec->ln, p->wk, 1, d, kvd);
-        matmul_forward(v_cache + (size_t)pos * kvd, dec->ln, p->wv, 1, d, kvd);
-        rope_forward(dec->q_rot, dec->q, m->rope_cos, m->rope_sin, 1, 1, nh, hd, pos);
-        rope_forward(k_cache + (size_t)pos * kvd, dec->k, m->rope_cos, m->rope_sin, 1, 1, nkv, hd, pos);
-        attention_pattern_forward(dec->pattern, dec->q_rot, k_cache, 1, 1, Tk, nh, nkv, hd);
-        attention_mix_forward(dec->z, dec->pattern, v_cache, 1, 1, Tk, nh, nkv, hd);
-        matmul_forward(dec->branch, dec->z, p->wo, 1, qd, d);
-        vec_accumulate(dec->x, dec->branch, d);
-        rmsnorm_forward(dec->ln, &rstd, dec->x, p->ln2, 1, d, eps);
-        matmul_forward(dec->gate, dec->ln, p->w_gate, 1, d, ff);
-        matmul_forward(dec->up, dec->ln, p->w_up, 1, d, ff);
-        swiglu_forward(dec->hidden, dec->gate, dec->up, ff);
-        matmul_forward(dec->branch, dec->hidden, p->w_down, 1, ff, d);
-        vec_accumulate(dec->x, dec->branch, d);
+        k->rmsnorm_forward(dec->ln, dec->rstd, dec->x, p->ln1, 1, d, eps);
+        k->matmul_forward(dec->q, dec->ln, p->wq, 1, d, qd);
+        k->matmul_forward(dec->k, dec->ln, p->wk, 1, d, kvd);
+        k->matmul_forward(v_cache + (size_t)pos * kvd, dec->ln, p->wv, 1, d, kvd);
+        k->rope_forward(dec->q_rot, dec->q, rope_cos, rope_sin, 1, 1, nh, hd, pos);
+        k->rope_forward(k_cache + (size_t)pos * kvd, dec->k, rope_cos, rope_sin, 1, 1, nkv, hd, pos);
+        k->attention_pattern_forward(dec->pattern, dec->q_rot, k_cache, 1, 1, Tk, nh, nkv, hd);
+        k->attention_mix_forward(dec->z, dec->pattern, v_cache, 1, 1, Tk, nh, nkv, hd);
+        k->matmul_forward(dec->branch, dec->z, p->wo, 1, qd, d);
+        k->vec_accumulate(dec->x, dec->branch, d);
+        k->rmsnorm_forward(dec->ln, dec->rstd, dec->x, p->ln2, 1, d, eps);
+        k->matmul_forward(dec->gate, dec->ln, p->w_gate, 1, d, ff);
+        k->matmul_forward(dec->up, dec->ln, p->w_up, 1, d, ff);
+        k->swiglu_forward(dec->hidden, dec->gate, dec->up, ff);
+        k->matmul_forward(dec->branch, dec->hidden, p->w_down, 1, ff, d);
+        k->vec_accumulate(dec->x, dec->branch, d);
     }
-    rmsnorm_forward(dec->ln, &rstd, dec->x, m->w.norm, 1, d, eps);
-    matmul_forward(dec->logits, dec->ln, m->w.lm_head, 1, d, c->vocab_size);
+    k->rmsnorm_forward(dec->ln, dec->rstd, dec->x, w->norm, 1, d, eps);
+    k->matmul_forward(dec->compute_logits, dec->ln, w->lm_head, 1, d, c->vocab_size);
+    k->copy(dec->logits, dec->compute_logits, (size_t)c->vocab_size * sizeof(float), KERNELS_DEVICE_TO_HOST);
     dec->len++;
-    return CIRCD_OK;
+    return model_device_check(m, "decoding");
 }
 
 static int32_t argmax(const float *x, int n)

@@ -11,9 +11,11 @@ struct decoder {
     const struct llama_model *model;
     int max_len;   /* cache capacity in positions (<= max_seq) */
     int len;       /* positions filled so far */
-    float *memory; /* one allocation holding everything below */
+    float *memory; /* one allocation in the model's backend memory holding everything below but logits */
     float *k_cache, *v_cache; /* [n_layers, max_len, n_kv_heads * head_dim], keys after RoPE */
-    float *x, *ln, *q, *q_rot, *k, *k_rot, *v, *pattern, *z, *branch, *gate, *up, *hidden, *logits;
+    float *x, *ln, *q, *q_rot, *k, *k_rot, *v, *pattern, *z, *branch, *gate, *up, *hidden, *compute_logits, *rstd;
+    int32_t *token;
+    float *logits; /* [vocab] on the host: the last step's logits */
 };
 
 int decoder_init(struct decoder *dec, const struct llama_model *m, int max_len);

@@ -133,7 +133,7 @@ int model_device_reserve(struct llama_model *m, size_t act_floats, size_t grad_f
     return CIRCD_OK;
 }
 
-static int upload_state(struct llama_model *m)
+static int upload_state(const struct llama_model *m)
 {
     struct model_device *dv = m->device;
     const struct kernels_backend *k = dv->k;
@@ -146,7 +146,7 @@ static int upload_state(struct llama_model *m)
     return model_device_check(m, "uploading the parameters");
 }
 
-int model_device_refresh(struct llama_model *m)
+int model_device_refresh(const struct llama_model *m)
 {
     struct model_device *dv = m->device;
     if (!dv || !dv->host_newer) return CIRCD_OK;

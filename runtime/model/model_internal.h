@@ -38,7 +38,7 @@ struct model_device {
 
 void model_compute_view(struct llama_model *m, struct model_compute *c);
 /* Uploads what the host changed (params, moments) before the device computes; CIRCD_OK or a device error. */
-int model_device_refresh(struct llama_model *m);
+int model_device_refresh(const struct llama_model *m);
 /* After model_reserve grew the host buffers: the device's twins, carved for [B, T] as the host's, and the kernels'
  * workspace; CIRCD_ENOMEM / a device error. */
 int model_device_reserve(struct llama_model *m, size_t act_floats, size_t grad_floats, size_t staging_floats,
