@@ -1,7 +1,9 @@
-/* test_trainer.c — the training loop: learning-rate schedules at known points, loss going down, and an interrupted
- * (SIGTERM-style) and resumed run ending bit-identical to an uninterrupted one. */
+/* test_trainer.c — the training loop: learning-rate schedules at known points, loss going down, an interrupted
+ * (SIGTERM-style) and resumed run ending bit-identical to an uninterrupted one, and a read-only replica (data
+ * parallel) resuming without writing the checkpoint and stopping through its stop callback. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "testing.h"
@@ -72,6 +74,13 @@ static int count_evals(void *ctx, struct llama_model *m, int64_t step, double el
     return CIRCD_OK;
 }
 
+/* train_stop_fn: no stop for three calls, then signal 12 (ctx counts the calls). */
+static int stop_after_three(void *ctx)
+{
+    int *calls = ctx;
+    return ++*calls > 3 ? 12 : 0;
+}
+
 int main(void)
 {
     check_schedules();
@@ -80,7 +89,7 @@ int main(void)
     snprintf(ckpt_a, sizeof ckpt_a, "%s/a.ckpt", testing_tmpdir());
     snprintf(ckpt_b, sizeof ckpt_b, "%s/b.ckpt", testing_tmpdir());
     struct train_config tc = {"test", 60, 8, 12, {LR_WARMUP_COSINE, 1e-2f, 5, 60, 0.1f, 0},
-                              {0.9f, 0.95f, 1e-8f, 0.01f, 1.0f}, 77, 25, 20, 10, ckpt_a, NULL, NULL, NULL, NULL};
+                              {0.9f, 0.95f, 1e-8f, 0.01f, 1.0f}, 77, 25, 20, 10, ckpt_a, NULL, NULL, NULL, NULL, NULL, 0};
 
     struct llama_model straight;
     CHECK(model_create(&straight, &cfg) == 0);
@@ -108,6 +117,29 @@ int main(void)
     train_result_free(&res);
     interrupt_clear();
     src.stop_at = -1;
+
+    /* A data-parallel replica: resumes from the checkpoint read-only (the file stays as it was), and a stop
+     * callback (the replicas' agreed signal) ends it after 3 more steps with that signal in the message. */
+    size_t ckpt_len = 0, after_len = 0;
+    char *ckpt_before = testing_read_file(ckpt_b, &ckpt_len);
+    struct llama_model replica;
+    CHECK(ckpt_before != NULL && model_create(&replica, &cfg) == 0);
+    model_init_random(&replica, 5);
+    struct train_config ro = tc;
+    int stop_calls = 0;
+    ro.checkpoint_read_only = 1;
+    ro.stop = stop_after_three;
+    ro.step_ctx = &stop_calls; /* the default step ignores its context */
+    CHECK(train_run(&replica, &ro, arithmetic_sequences, &src, NULL, NULL, &res) == CIRCD_EINTERRUPTED);
+    CHECK(res.resumed_from == 25 && res.steps_done == 28 && stop_calls == 4);
+    CHECK(strstr(err_msg(), "stopped by signal 12 at step 28") != NULL);
+    char *ckpt_after = testing_read_file(ckpt_b, &after_len);
+    CHECK(ckpt_after && after_len == ckpt_len && memcmp(ckpt_after, ckpt_before, ckpt_len) == 0);
+    free(ckpt_before);
+    free(ckpt_after);
+    train_result_free(&res);
+    model_free(&replica);
+
     CHECK(model_create(&second, &cfg) == 0);
     model_init_random(&second, 999); /* overwritten by the checkpoint */
     CHECK(train_run(&second, &tc, arithmetic_sequences, &src, NULL, NULL, &res) == 0);

@@ -93,12 +93,13 @@ int train_run(struct llama_model *m, const struct train_config *cfg, batch_sourc
 
     double start = now_seconds(), window_start = start;
     int64_t window_tokens = 0, tokens_total = 0, first_step = m->step;
+    const char *save_path = cfg->checkpoint_read_only ? NULL : cfg->checkpoint_path;
     while (m->step < cfg->steps) {
-        if (interrupt_requested()) {
-            if (cfg->checkpoint_path)
-                rc = checkpoint_save(cfg, m, &data_rng, cursor, &result->curve, loss_sum, loss_count);
+        int sig = cfg->stop ? cfg->stop(cfg->step_ctx) : interrupt_requested();
+        if (sig) {
+            if (save_path) rc = checkpoint_save(cfg, m, &data_rng, cursor, &result->curve, loss_sum, loss_count);
             if (!rc) rc = err_set(CIRCD_EINTERRUPTED, "%s: stopped by signal %d at step %lld (checkpoint saved)",
-                                  cfg->name, interrupt_requested(), (long long)m->step);
+                                  cfg->name, sig, (long long)m->step);
             break;
         }
         int T = 0;
@@ -129,12 +130,11 @@ int train_run(struct llama_model *m, const struct train_config *cfg, batch_sourc
         if (eval && cfg->eval_interval > 0 && m->step % cfg->eval_interval == 0 && !last &&
             (rc = eval(eval_ctx, m, m->step, now_seconds() - start)))
             break;
-        if (cfg->checkpoint_path && cfg->checkpoint_interval > 0 && m->step % cfg->checkpoint_interval == 0 &&
+        if (save_path && cfg->checkpoint_interval > 0 && m->step % cfg->checkpoint_interval == 0 &&
             !last && (rc = checkpoint_save(cfg, m, &data_rng, cursor, &result->curve, loss_sum, loss_count)))
             break;
     }
-    if (!rc && cfg->checkpoint_path)
-        rc = checkpoint_save(cfg, m, &data_rng, cursor, &result->curve, loss_sum, loss_count);
+    if (!rc && save_path) rc = checkpoint_save(cfg, m, &data_rng, cursor, &result->curve, loss_sum, loss_count);
     if (!rc && eval) rc = eval(eval_ctx, m, m->step, now_seconds() - start);
     result->steps_done = m->step;
     result->seconds = now_seconds() - start;

@@ -28,6 +28,9 @@ typedef int (*train_step_fn)(void *ctx, struct llama_model *m, const int32_t *to
  * checkpoint to `path` (the checkpoint path + ".extra", atomically) and loaded on resume; save = 1 / 0. An
  * evaluation due at a checkpoint's step runs before the checkpoint, so its result is part of that state. */
 typedef int (*train_extra_fn)(void *ctx, const char *path, int save);
+/* Whether to stop before the next step: the signal number that asked, or 0. Called at every step's start; a
+ * data-parallel step agrees on it over its ranks so that all of them stop after the same step. */
+typedef int (*train_stop_fn)(void *ctx);
 
 struct train_config {
     const char *name;            /* shown in progress lines, e.g. "train-teacher" */
@@ -44,6 +47,9 @@ struct train_config {
     void *step_ctx;
     train_extra_fn extra;        /* NULL = nothing beside the model */
     void *extra_ctx;             /* extra's context; NULL = step_ctx */
+    train_stop_fn stop;          /* NULL = interrupt_requested(); called with step_ctx */
+    int checkpoint_read_only;    /* 1: resume from checkpoint_path but never write it (the replicas of a
+                                    data-parallel group: their first rank writes) */
 };
 
 /* One (step, loss, learning rate) point per log interval, for the training curves in results.h5. */
