@@ -1,5 +1,5 @@
 /* experiment.c — implementation of experiment.h: the spec's data section turned into generator options, splits,
- * streams, the tokenizer and the answer format; the output directory and results.h5. */
+ * streams, the tokenizer and the answer format; the output directory and results.h5; the node-local rank. */
 #include "stages/experiment.h"
 
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "data/mib.h"
+#include "sched/collective.h"
 #include "util/error.h"
 
 static int make_dirs(const char *path)
@@ -157,7 +158,8 @@ int experiment_open(struct experiment *x, const struct experiment_spec *spec, co
     x->comm = comm;
     MPI_Comm_rank(comm, &x->rank);
     snprintf(x->output, sizeof x->output, "%s", output_override ? output_override : spec->output);
-    int rc = build_data(x);
+    x->local_rank = collective_local_rank(comm); /* collective: every rank is here */
+    int rc = x->local_rank < 0 ? CIRCD_EINTERNAL : build_data(x);
     char path[4200];
     if (!rc && x->rank == 0) rc = make_dirs(x->output);
     if (!rc && x->rank == 0) { snprintf(path, sizeof path, "%s/checkpoints", x->output); rc = make_dirs(path); }
@@ -213,3 +215,5 @@ void role_config(const struct experiment *x, enum model_role role, struct llama_
     cfg->bos_token_id = x->tok.bos_id;
     cfg->eos_token_id = x->tok.eos_id;
 }
+
+int experiment_place_model(struct experiment *x, struct llama_model *m) { return placement_apply(&x->placement, m); }

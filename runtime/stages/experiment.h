@@ -1,7 +1,8 @@
 /* experiment.h — everything the stages of one experiment share, derived once from the spec: the output directory
  * and results.h5, the tokenizer and answer format, the data splits (deterministic from the data seed, so every run
  * and every rank rebuilds the same sets), the training streams of the teacher and of the student-facing stages,
- * and where each role's model lives. The stages themselves are in stages.h. */
+ * where each role's model lives, and the device the running stage computes on. The stages themselves are in
+ * stages.h. */
 #ifndef CIRCD_STAGES_EXPERIMENT_H
 #define CIRCD_STAGES_EXPERIMENT_H
 
@@ -14,6 +15,7 @@
 #include "data/tokenizer.h"
 #include "io/results.h"
 #include "spec/spec.h"
+#include "stages/placement.h"
 
 /* The models the early stages produce; distillation methods (issue 5) add their own rows. */
 enum model_role { ROLE_TEACHER, ROLE_STUDENT_BASE, ROLE_COUNT };
@@ -32,6 +34,8 @@ struct experiment {
     struct arith_splits splits;
     struct arith_splits_options student_options; /* train = the student-facing distribution */
     struct arith_stream teacher_stream, student_stream;
+    int local_rank;                          /* among the ranks on this node: picks the GPU */
+    struct placement placement;              /* the running stage's device (run.c opens it; zeroed = the CPU) */
 };
 
 /* Builds the context and opens <output>/results.h5 (output_override, when not NULL, replaces spec->output). */
@@ -48,5 +52,7 @@ const struct spec_train *role_training(const struct experiment *x, enum model_ro
 void role_model_dir(const struct experiment *x, enum model_role role, char *buf, size_t cap);
 /* The model's llama_config for this experiment's tokenizer. */
 void role_config(const struct experiment *x, enum model_role role, struct llama_config *cfg);
+/* Moves a model the running stage just loaded or created onto the stage's device (x->placement; the CPU: no-op). */
+int experiment_place_model(struct experiment *x, struct llama_model *m);
 
 #endif

@@ -1,7 +1,8 @@
 /* run.c — the experiment driver: the spec's plan (plan/plan.h) run by the scheduler (sched/scheduler.h) on every
- * rank of the experiment's communicator, each plan stage dispatched to its stage function; the report stage (the
- * comparison table into results.h5 /tables/comparison and <output>/comparison.md); and the table printed on rank 0
- * at the end. */
+ * rank of the experiment's communicator once every stage still to run is known to be able to use its device, each
+ * plan stage dispatched to its stage function on its device (stages/placement.h); the report stage (the comparison
+ * table into results.h5 /tables/comparison and <output>/comparison.md); and the table printed on rank 0 at the end.
+ */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,15 +10,31 @@
 
 #include "io/atomic_file.h"
 #include "plan/plan.h"
+#include "sched/reduce.h"
 #include "sched/scheduler.h"
 #include "stages/stages.h"
 #include "util/error.h"
 
 static int stage_report(struct experiment *x);
 
+/* "[stage] device cuda (FILE:LINE: devices.atp)": who asked for the stage's device, for messages. */
+static void device_asker(const struct experiment *x, const struct plan_stage *s, char *buf, size_t cap)
+{
+    char origin[300];
+    spec_device_origin(x->spec, s->device_rule, origin, sizeof origin);
+    snprintf(buf, cap, "[%s] device %s (%s)", s->name, spec_device_names[s->device], origin);
+}
+
 static int run_stage(struct experiment *x, const struct plan_stage *s)
 {
     enum model_role role = s->role == PLAN_ROLE_TEACHER ? ROLE_TEACHER : ROLE_STUDENT_BASE;
+    char who[400];
+    device_asker(x, s, who, sizeof who);
+    /* The stage's models go where the plan says (experiment_place_model after each load); cpu stages stay put. */
+    int rc = placement_open(&x->placement, s->device, s->device == SPEC_DEVICE_CUDA ? x->spec->precision
+                                                                                   : SPEC_PRECISION_FP32,
+                            x->local_rank, who);
+    if (rc) return rc;
     switch (s->kind) {
     case PLAN_DATA: return stage_data(x);
     case PLAN_TRAIN: return stage_train(x, role);
@@ -47,6 +64,28 @@ static int print_final_table(struct experiment *x)
     return rc;
 }
 
+/* Before any stage runs: every stage still to run can use its device on every rank, else CIRCD_EINPUT everywhere
+ * naming the first that cannot (and how many more). Collective over x->comm. */
+static int check_devices(struct experiment *x, const struct plan *p)
+{
+    unsigned char *done = xcalloc((size_t)p->n_stages, 1);
+    int rc = done ? sched_find_done(p, x->output, &x->results, done) : CIRCD_ENOMEM;
+    int first = -1, more = 0;
+    for (int i = 0; !rc && i < p->n_stages; i++)
+        if (!done[i] && placement_unavailable(p->stages[i].device)) {
+            if (first < 0) first = i;
+            else more++;
+        }
+    if (first >= 0) {
+        char who[400], others[64] = "";
+        device_asker(x, &p->stages[first], who, sizeof who);
+        if (more) snprintf(others, sizeof others, " (and %d more stage%s on that device)", more, more == 1 ? "" : "s");
+        rc = err_set(CIRCD_EINPUT, "%s: %s%s", who, placement_unavailable(p->stages[first].device), others);
+    }
+    free(done);
+    return reduce_agree(rc, x->comm);
+}
+
 int experiment_run(struct experiment *x)
 {
     int size;
@@ -56,6 +95,7 @@ int experiment_run(struct experiment *x)
                 x->spec->parallel.ranks, size, size == 1 ? "" : "s", size);
     struct plan p;
     int rc = plan_build(&p, x->spec, size);
+    if (!rc) rc = check_devices(x, &p);
     if (!rc) rc = sched_run(x, &p, run_stage);
     plan_free(&p);
     if (rc) return rc;

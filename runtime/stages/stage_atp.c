@@ -25,6 +25,7 @@ static int run_part(struct experiment *x, enum model_role role, enum discovery_p
     role_model_dir(x, role, dir, sizeof dir);
     struct llama_model m;
     int rc = model_load_hf(&m, dir);
+    if (!rc && (rc = experiment_place_model(x, &m))) model_free(&m);
     if (rc) return reduce_agree(rc, x->comm);
     const struct spec_atp *a = &x->spec->atp;
     struct discovery_options o = {a->level == SPEC_ATP_EDGE ? GRAPH_LEVEL_EDGE : GRAPH_LEVEL_NODE, a->ig_steps,

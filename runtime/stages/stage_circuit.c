@@ -19,6 +19,7 @@ int stage_circuit(struct experiment *x, enum model_role role)
     role_model_dir(x, role, dir, sizeof dir);
     struct llama_model m;
     int rc = model_load_hf(&m, dir);
+    if (!rc && (rc = experiment_place_model(x, &m))) model_free(&m);
     if (rc) return reduce_agree(rc, x->comm);
     const struct spec_circuit *sc = &x->spec->circuit;
     enum graph_level level = x->spec->atp.level == SPEC_ATP_EDGE ? GRAPH_LEVEL_EDGE : GRAPH_LEVEL_NODE;

@@ -275,11 +275,13 @@ int stage_distill(struct experiment *x, int run, int seed)
     d->pipeline_comm = MPI_COMM_NULL;
     role_model_dir(x, ROLE_STUDENT_BASE, dir, sizeof dir);
     int rc = model_load_hf(&d->student, dir);
+    if (!rc) rc = experiment_place_model(x, &d->student);
     int cot = mr->method == SPEC_METHOD_COT, cd = mr->method == SPEC_METHOD_CD_A || mr->method == SPEC_METHOD_CD_B;
     int need_teacher = cot || mr->lambda_kd > 0 || (cd && mr->lambda_align > 0) || mr->subnetwork;
     if (!rc && need_teacher) {
         role_model_dir(x, ROLE_TEACHER, dir, sizeof dir);
         if (!(rc = model_load_hf(&d->teacher, dir))) d->have_teacher = 1;
+        if (!rc) rc = experiment_place_model(x, &d->teacher);
     }
     if (!rc) rc = graph_init(&d->sg, &d->student.config);
     if (!rc && d->have_teacher) rc = graph_init(&d->tg, &d->teacher.config);
@@ -421,6 +423,11 @@ int stage_distill_eval(struct experiment *x, int run, int seed)
     int rc = model_load_hf(&student, dir);
     if (rc) return rc;
     if ((rc = model_load_hf(&teacher, (role_model_dir(x, ROLE_TEACHER, dir, sizeof dir), dir)))) {
+        model_free(&student);
+        return rc;
+    }
+    if ((rc = experiment_place_model(x, &student)) || (rc = experiment_place_model(x, &teacher))) {
+        model_free(&teacher);
         model_free(&student);
         return rc;
     }

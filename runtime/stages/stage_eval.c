@@ -179,6 +179,7 @@ int stage_eval(struct experiment *x, enum model_role role)
     role_model_dir(x, role, dir, sizeof dir);
     struct llama_model m;
     int rc = model_load_hf(&m, dir);
+    if (!rc && (rc = experiment_place_model(x, &m))) model_free(&m);
     if (rc) return reduce_agree(rc, x->comm);
     const struct arith_dataset *data[2] = {&x->splits.id_test, &x->splits.ood_test};
     const char *set_names[2] = {"id", "ood"};

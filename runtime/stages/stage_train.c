@@ -143,6 +143,7 @@ int stage_train(struct experiment *x, enum model_role role)
     if (rc) return err_prefix(rc, "%s: %s model: ", x->spec->path, role_name(role));
     uint64_t seed = (uint64_t)x->spec->seeds.items[0] + (uint64_t)t->seed_offset;
     model_init_random(&m, seed);
+    rc = experiment_place_model(x, &m);
 
     char name[64], ckpt[4300];
     snprintf(name, sizeof name, "train-%s", role == ROLE_TEACHER ? "teacher" : "student-base");
