@@ -11,8 +11,22 @@
  * Alignment rows (spec distill.align_rows): the answer positions (targets >= 0), the last prompt position (the one
  * predicting the first answer token), or every non-padding position. CE and KL use the answer positions.
  *
- * Ownership: the step borrows the models, graphs, component lists, map, mask and projection of its setup; it owns
- * its scratch (allocated once by distill_step_init for [B, T] batches). */
+ * Data parallel (setup.data_parallel open over R > 1 ranks; every rank calls the step with the same whole batch):
+ * rank r takes the contiguous block shard_range(B, r, R) of the batch's rows (sched/reduce.h) and runs the
+ * teacher's and the student's forwards on those rows only. CE and KL are normalised by the WHOLE batch's answer
+ * rows, so the ranks' gradients add up to the 1-rank gradient. CKA is a statistic of the whole batch (columns
+ * centred over every row, Gram matrices over every row): it does not split into per-rank terms, so every rank's
+ * component activations of its rows are all-gathered in rank order (the 1-rank row order) and every rank computes
+ * the 1-rank CKA and its gradient over all rows, then keeps the gradient of its own rows; strategy B's projection
+ * gradient comes out of the same whole-batch computation, identical on every rank. The parameter gradients are
+ * then summed over the ranks (collective_allreduce_sum_f32 over model_backend_grads, in the model's backend
+ * memory) and every rank takes the same AdamW step (same clipping norm) and projection step, so the replicas stay
+ * equal and match one rank within float rounding (a sum over rows is split at the rank boundaries). The reported
+ * terms are the whole batch's. A failure on any rank fails the step on every rank (agreed before each
+ * collective). Not combined with teacher_pipeline.
+ *
+ * Ownership: the step borrows the models, graphs, component lists, map, mask, projection and collective of its
+ * setup; it owns its scratch (allocated once by distill_step_init for [B, T] batches). */
 #ifndef CIRCD_DISTILL_METHOD_H
 #define CIRCD_DISTILL_METHOD_H
 
@@ -20,6 +34,7 @@
 #include "distill/correspond.h"
 #include "distill/losses.h"
 #include "model/model.h"
+#include "sched/collective.h"
 #include "sched/pipeline.h"
 
 enum align_rows { ALIGN_ANSWER = 0, ALIGN_LAST_PROMPT = 1, ALIGN_ALL = 2 };
@@ -46,6 +61,8 @@ struct distill_setup {
     struct pipeline *teacher_pipeline;        /* NULL: the teacher runs on this rank; else its pipeline, this rank
                                                * being the destination (teacher is still this rank's copy) */
     int teacher_micro_batches;                /* M of the pipelined forward (at most B is used; < 1 means 1) */
+    struct collective *data_parallel;         /* NULL or one rank: this rank takes whole batches; else the ranks
+                                               * that split every batch's rows (above), on the student's backend */
 };
 
 /* The last step's terms (unweighted means), for progress lines and curves. */
@@ -64,5 +81,13 @@ void distill_step_free(struct distill_step *s);
 /* train_step_fn: ctx is a struct distill_step. */
 int distill_train_step(void *ctx, struct llama_model *m, const int32_t *tokens, const int32_t *targets, int B, int T,
                        const struct adamw_config *opt, float lr, float *loss);
+/* train_stop_fn (train_config.stop), ctx a struct distill_step: the signal that asked to stop (util/interrupt.h),
+ * agreed over the data-parallel ranks (the highest), so that every rank stops after the same step; without data
+ * parallel, interrupt_requested(). Collective over the data-parallel ranks. */
+int distill_stop_requested(void *ctx);
+/* Data parallel, on every rank after train_run returned rc: every rank learns whether another failed outside a
+ * step (e.g. rank 0's checkpoint write; the others' stop check then ended their training). Returns rc, or
+ * CIRCD_EIO when another rank failed. Collective over the data-parallel ranks; without data parallel returns rc. */
+int distill_data_parallel_finish(struct distill_step *s, int rc);
 
 #endif
