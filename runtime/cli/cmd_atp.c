@@ -25,7 +25,7 @@ int cli_check_name(const char *name)
 int cmd_atp(int argc, char **argv)
 {
     const char *model_dir = NULL, *data = NULL, *out = NULL, *level = "node", *cf = NULL, *name = NULL;
-    const char *mib_json = NULL;
+    const char *mib_json = NULL, *device_name = "cpu";
     int ig_steps = 0, qk_fix = 0, grad_drop = 0, exact = 64, batch = 32, limit = 0;
     struct arg_option options[] = {
         {"model", ARG_STRING, &model_dir, "DIR", "Hugging Face checkpoint directory (config.json, *.safetensors, "
@@ -46,6 +46,8 @@ int cmd_atp(int argc, char **argv)
         {"limit", ARG_INT, &limit, "N", "use only the first N rows (default all)", 0, 0},
         {"name", ARG_STRING, &name, "NAME", "results group /atp/NAME (default: the model directory's name)", 0, 0},
         {"mib-json", ARG_STRING, &mib_json, "FILE", "also write the scores as MIB's circuit JSON", 0, 0},
+        {"device", ARG_STRING, &device_name, "cpu|cuda", "where the model computes (default cpu; cuda: one GPU per "
+         "rank, the node-local rank's)", 0, 0},
     };
     struct arg_spec spec = {"circd atp", "Attribution patching (nodes or edges) of a checkpoint on MIB rows.",
                             options, (int)(sizeof options / sizeof options[0]), NULL, 0};
@@ -62,6 +64,8 @@ int cmd_atp(int argc, char **argv)
     if (ig_steps < 0 || exact < 0 || batch < 1 || limit < 0)
         return cli_fail("atp", err_set(CIRCD_EINPUT, "--ig-steps, --exact and --limit must be >= 0, --batch >= 1"));
     if ((rc = cli_check_name(name))) return cli_fail("atp", rc);
+    struct placement device;
+    if ((rc = standalone_device(device_name, &device))) return cli_fail("atp", rc);
 
     struct standalone s;
     struct pair_set sample;
@@ -70,7 +74,7 @@ int cmd_atp(int argc, char **argv)
     r.file = -1;
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    rc = standalone_open(&s, model_dir, data, cf, (size_t)limit, batch, name);
+    rc = standalone_open(&s, model_dir, data, cf, (size_t)limit, batch, name, &device);
     if (!rc && o.exact_samples)
         rc = pair_set_build(&sample, &s.tok, &s.format, &s.data, o.exact_samples, s.kind, batch,
                             s.model.config.max_seq);

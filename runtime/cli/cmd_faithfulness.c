@@ -70,6 +70,7 @@ int cmd_faithfulness(int argc, char **argv)
 {
     const char *model_dir = NULL, *data = NULL, *out = NULL, *circuit_path = NULL, *level_name = NULL;
     const char *ablation_name = "counterfactual", *sizes_text = NULL, *cf = NULL, *name = NULL, *mib_json = NULL;
+    const char *device_name = "cpu";
     float nfs_size = 10.0f;
     int batch = 32, limit = 0;
     struct arg_option options[] = {
@@ -88,6 +89,8 @@ int cmd_faithfulness(int argc, char **argv)
         {"name", ARG_STRING, &name, "NAME", "results group /circuits/NAME, and the /atp/NAME scores of an .h5 circuit "
          "(default: the model directory's name)", 0, 0},
         {"mib-json", ARG_STRING, &mib_json, "FILE", "write the NFS circuit as MIB's circuit JSON", 0, 0},
+        {"device", ARG_STRING, &device_name, "cpu|cuda", "where the model computes (default cpu; cuda: one GPU per "
+         "rank, the node-local rank's)", 0, 0},
     };
     struct arg_spec spec = {"circd faithfulness", "MIB faithfulness (curve, CPR, CMD, NFS) of circuits of a checkpoint.",
                             options, (int)(sizeof options / sizeof options[0]), NULL, 0};
@@ -110,6 +113,8 @@ int cmd_faithfulness(int argc, char **argv)
         rc = err_set(CIRCD_EINPUT, "--nfs-size must be in (0, 100], --batch >= 1, --limit >= 0");
     if (!rc) rc = cli_check_name(name);
     if (rc) return cli_fail("faithfulness", rc);
+    struct placement device;
+    if ((rc = standalone_device(device_name, &device))) return cli_fail("faithfulness", rc);
 
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -123,7 +128,7 @@ int cmd_faithfulness(int argc, char **argv)
     double *scores = NULL;
     int given_only = 0;
     enum graph_level level = GRAPH_LEVEL_EDGE;
-    rc = standalone_open(&s, model_dir, data, cf, (size_t)limit, batch, name);
+    rc = standalone_open(&s, model_dir, data, cf, (size_t)limit, batch, name, &device);
     if (!rc) rc = graph_init(&g, &s.model.config);
     if (!rc) rc = circuit_alloc(&c, &g);
     if (!rc && !(scores = xcalloc((size_t)g.n_up * g.n_down, sizeof *scores))) rc = CIRCD_ENOMEM;

@@ -6,13 +6,14 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/standalone.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 #include "util/error.h"
 
 int cmd_forward(int argc, char **argv)
 {
-    const char *model_dir = NULL, *tokens_path = NULL, *out_path = NULL;
+    const char *model_dir = NULL, *tokens_path = NULL, *out_path = NULL, *device_name = "cpu";
     int want_grad = 0;
     struct arg_option options[] = {
         {"model", ARG_STRING, &model_dir, "DIR", "Hugging Face checkpoint directory (config.json + *.safetensors)", 1, 0},
@@ -20,6 +21,7 @@ int cmd_forward(int argc, char **argv)
         {"out", ARG_STRING, &out_path, "OUT.safetensors", "receives \"logits\" [B, T, vocab] (F32)", 1, 0},
         {"grad", ARG_SWITCH, &want_grad, NULL,
          "also write \"loss\" (mean next-token cross-entropy) and grad.<tensor> for every parameter", 0, 0},
+        {"device", ARG_STRING, &device_name, "cpu|cuda", "where the model computes (default cpu)", 0, 0},
     };
     struct arg_spec spec = {"circd forward", "Run the model on a batch of token ids and save the logits.", options,
                             (int)(sizeof options / sizeof options[0]), NULL, 0};
@@ -33,7 +35,10 @@ int cmd_forward(int argc, char **argv)
     struct st_file in;
     memset(&in, 0, sizeof in);
     int32_t *tokens = NULL, *targets = NULL;
+    struct placement device;
+    if ((rc = standalone_device(device_name, &device))) return cli_fail("forward", rc);
     if ((rc = model_load_hf(&m, model_dir))) return cli_fail("forward", rc);
+    if ((rc = placement_apply(&device, &m))) goto done;
     if ((rc = st_open(&in, tokens_path))) goto done;
     const struct st_tensor *t;
     if ((rc = st_get(&in, "tokens", &t))) goto done;

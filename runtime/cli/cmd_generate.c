@@ -7,6 +7,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/standalone.h"
 #include "data/tokenizer_llama2c.h"
 #include "model/decode.h"
 #include "model/model.h"
@@ -42,7 +43,7 @@ static int parse_ids(const char *text, int32_t **ids, int *n)
 
 int cmd_generate(int argc, char **argv)
 {
-    const char *model_dir = NULL, *prompt_text = NULL, *tokenizer_path = NULL;
+    const char *model_dir = NULL, *prompt_text = NULL, *tokenizer_path = NULL, *device_name = "cpu";
     int steps = 32, stop_at_eos = 0;
     struct arg_option options[] = {
         {"model", ARG_STRING, &model_dir, "DIR", "Hugging Face checkpoint directory", 1, 0},
@@ -50,6 +51,7 @@ int cmd_generate(int argc, char **argv)
         {"steps", ARG_INT, &steps, "N", "number of tokens to generate (default 32)", 0, 0},
         {"tokenizer", ARG_STRING, &tokenizer_path, "FILE", "llama2.c tokenizer.bin, to print the text too", 0, 0},
         {"stop-at-eos", ARG_SWITCH, &stop_at_eos, NULL, "stop after the config's eos_token_id", 0, 0},
+        {"device", ARG_STRING, &device_name, "cpu|cuda", "where the model computes (default cpu)", 0, 0},
     };
     struct arg_spec spec = {"circd generate", "Greedy decoding with a key/value cache.", options,
                             (int)(sizeof options / sizeof options[0]), NULL, 0};
@@ -59,6 +61,8 @@ int cmd_generate(int argc, char **argv)
     if (rc == 1) return 0;
     if (rc) return cli_fail("generate", rc);
     if (steps < 0) return cli_fail("generate", err_set(CIRCD_EINPUT, "--steps must be >= 0, got %d", steps));
+    struct placement device;
+    if ((rc = standalone_device(device_name, &device))) return cli_fail("generate", rc);
 
     struct llama_model m;
     struct tokenizer_llama2c tok;
@@ -68,6 +72,7 @@ int cmd_generate(int argc, char **argv)
     char *text = NULL;
     if ((rc = parse_ids(prompt_text, &prompt, &n_prompt))) { free(prompt); return cli_fail("generate", rc); }
     if ((rc = model_load_hf(&m, model_dir))) { free(prompt); return cli_fail("generate", rc); }
+    if ((rc = placement_apply(&device, &m))) goto done;
     if (tokenizer_path && (rc = tokenizer_llama2c_load(&tok, tokenizer_path, m.config.vocab_size))) goto done;
     out = malloc(((size_t)steps + 1) * sizeof *out);
     if (!out) { rc = err_set(CIRCD_ENOMEM, "out of memory"); goto done; }

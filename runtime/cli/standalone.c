@@ -7,6 +7,7 @@
 
 #include "data/mib.h"
 #include "data/tokenizer_files.h"
+#include "sched/collective.h"
 #include "util/error.h"
 
 static void default_name(char *buf, size_t cap, const char *dir)
@@ -30,14 +31,28 @@ static int first_kind_present(const struct arith_dataset *d, enum arith_cf_kind 
                    "*_counterfactual object whose answer differs)");
 }
 
+int standalone_device(const char *text, struct placement *device)
+{
+    enum spec_device d;
+    memset(device, 0, sizeof *device);
+    int rc = placement_parse_device(text, "--device", &d);
+    if (rc) return rc;
+    int local = collective_local_rank(MPI_COMM_WORLD);
+    if (local < 0) return CIRCD_EINTERNAL;
+    char who[64];
+    snprintf(who, sizeof who, "--device %s", text);
+    return placement_open(device, d, SPEC_PRECISION_FP32, local, who);
+}
+
 int standalone_open(struct standalone *s, const char *model_dir, const char *data_path, const char *counterfactual,
-                    size_t limit, int batch, const char *name)
+                    size_t limit, int batch, const char *name, const struct placement *device)
 {
     memset(s, 0, sizeof *s);
     char path[4200];
     int rc = model_load_hf(&s->model, model_dir);
     if (rc) return rc;
     s->opened_model = 1;
+    if ((rc = placement_apply(device, &s->model))) return rc;
     if ((rc = tokenizer_open_model_dir(model_dir, &s->tok))) return rc;
     s->opened_tok = 1;
     if (s->tok.vocab_size > s->model.config.vocab_size)
