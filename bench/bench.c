@@ -1,6 +1,7 @@
 /* bench.c — `circd bench`: training and forward throughput of two reference configs (tiny, small) on this machine,
  * the model's achieved GFLOP/s, and the GFLOP/s of cblas_sgemm on exactly the matrix shapes one training step
- * uses, measured in the same run, with their ratio. Speed targets live here, not in timed tests. */
+ * uses, measured in the same run, with their ratio; the flags that choose another benchmark (--atp, --atp-scaling,
+ * --pipeline, --device: bench_*.c). Speed targets live here, not in timed tests. */
 #include <cblas.h>
 #include <jansson.h>
 #include <math.h>
@@ -14,6 +15,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "model/model.h"
+#include "stages/placement.h"
 #include "util/error.h"
 
 struct bench_case {
@@ -27,14 +29,14 @@ struct bench_result {
     double train_flops_per_token, step_ms, forward_ms, adamw_ms;
 };
 
-static double now_seconds(void)
+double bench_now_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static struct llama_config make_config(int vocab, int d, int layers, int heads, int kv_heads, int d_ff, int T)
+struct llama_config bench_make_config(int vocab, int d, int layers, int heads, int kv_heads, int d_ff, int T)
 {
     struct llama_config c = {0};
     c.vocab_size = vocab;
@@ -53,7 +55,7 @@ static struct llama_config make_config(int vocab, int d, int layers, int heads, 
 
 /* Forward FLOPs per token: 2 per weight of every matrix product (the lm_head included, the embedding lookup not)
  * plus the causal attention products (q·k and pattern·v over (T+1)/2 keys on average). Training is 3x. */
-static double forward_flops_per_token(const struct llama_config *c, int T)
+double bench_forward_flops_per_token(const struct llama_config *c, int T)
 {
     double d = c->d_model, qd = (double)c->n_heads * c->head_dim, kvd = (double)c->n_kv_heads * c->head_dim;
     double per_layer = 2.0 * (d * qd + 2.0 * d * kvd + qd * d + 3.0 * d * c->d_ff);
@@ -80,7 +82,7 @@ static double sgemm_gflops(const struct llama_config *c, int N, double min_secon
     for (size_t i = 0; i < nx; i++) x[i] = 0.01f * (float)(i % 97) - 0.48f;
     for (size_t i = 0; i < ny; i++) y[i] = 0.01f * (float)(i % 89) - 0.44f;
     for (size_t i = 0; i < nw; i++) w[i] = 0.001f * (float)(i % 83) - 0.041f;
-    double flops = 0, start = now_seconds(), elapsed;
+    double flops = 0, start = bench_now_seconds(), elapsed;
     int reps = 0;
     do {
         for (int l = 0; l <= c->n_layers; l++) {
@@ -95,7 +97,7 @@ static double sgemm_gflops(const struct llama_config *c, int N, double min_secon
             }
         }
         reps++;
-        elapsed = now_seconds() - start;
+        elapsed = bench_now_seconds() - start;
     } while (elapsed < min_seconds || reps < 2);
     free(x); free(y); free(dx); free(w); free(dw);
     return flops / elapsed * 1e-9;
@@ -123,32 +125,32 @@ static int run_case(const struct bench_case *bc, double min_seconds, struct benc
         model_backward(&m, NULL);
         model_adamw_step(&m, &opt, 1e-4f);
     }
-    double start = now_seconds(), elapsed, t_adam = 0;
+    double start = bench_now_seconds(), elapsed, t_adam = 0;
     int steps = 0;
     do {
         model_forward(&m, tokens, targets, bc->B, bc->T);
         model_zero_grad(&m);
         model_backward(&m, NULL);
-        double t0 = now_seconds();
+        double t0 = bench_now_seconds();
         model_adamw_step(&m, &opt, 1e-4f);
-        t_adam += now_seconds() - t0;
+        t_adam += bench_now_seconds() - t0;
         steps++;
-        elapsed = now_seconds() - start;
+        elapsed = bench_now_seconds() - start;
     } while (elapsed < min_seconds || steps < 3);
     r->train_tokens_per_s = steps * (double)N / elapsed;
     r->step_ms = elapsed / steps * 1e3;
     r->adamw_ms = t_adam / steps * 1e3;
 
-    start = now_seconds();
+    start = bench_now_seconds();
     steps = 0;
     do {
         model_forward(&m, tokens, NULL, bc->B, bc->T);
         steps++;
-        elapsed = now_seconds() - start;
+        elapsed = bench_now_seconds() - start;
     } while (elapsed < min_seconds / 2 || steps < 3);
     r->forward_tokens_per_s = steps * (double)N / elapsed;
     r->forward_ms = elapsed / steps * 1e3;
-    r->train_flops_per_token = 3.0 * forward_flops_per_token(&bc->config, bc->T);
+    r->train_flops_per_token = 3.0 * bench_forward_flops_per_token(&bc->config, bc->T);
     r->model_gflops = r->train_tokens_per_s * r->train_flops_per_token * 1e-9;
     r->sgemm_gflops = sgemm_gflops(&bc->config, (int)N, min_seconds / 2);
     free(tokens);
@@ -159,8 +161,9 @@ static int run_case(const struct bench_case *bc, double min_seconds, struct benc
 
 int cmd_bench(int argc, char **argv)
 {
-    int json = 0, atp = 0, atp_scaling = 0, pipeline = 0;
+    int json = 0, atp = 0, atp_scaling = 0, pipeline = 0, tiny = 0, batch = 0;
     float seconds = 3.0f;
+    const char *device = NULL;
     struct arg_option options[] = {
         {"json", ARG_SWITCH, &json, NULL, "print one JSON object {tiny: {...}, small: {...}}", 0, 0},
         {"seconds", ARG_FLOAT, &seconds, "S", "minimum measuring time per figure (default 3)", 0, 0},
@@ -170,6 +173,12 @@ int cmd_bench(int argc, char **argv)
          "all ranks, and the parallel efficiency (run under mpirun -np 2 with OMP_NUM_THREADS=1)", 0, 0},
         {"pipeline", ARG_SWITCH, &pipeline, NULL, "instead: the teacher's forward pipelined over all ranks at 1, 2, 4, "
          "8 micro-batches: tok/s against one rank, bubble per rank against GPipe's ideal (mpirun -np 2)", 0, 0},
+        {"device", ARG_STRING, &device, "cpu|cuda", "instead: training tok/s of the medium config (d 1024, 16 layers, "
+         "seq 512) on that device with fp32 and bf16 matmuls, the matmul share of the step, and the device's own matmul "
+         "peak in the same run", 0, 0},
+        {"tiny", ARG_SWITCH, &tiny, NULL, "with --device: a small config instead of the medium one (seconds on a CPU)",
+         0, 0},
+        {"batch", ARG_INT, &batch, "N", "with --device: sequences per step (default 16; tiny 4)", 0, 0},
     };
     struct arg_spec spec = {"circd bench",
                             "Training tokens/s (forward+backward+AdamW), forward tokens/s and model GFLOP/s of the "
@@ -181,29 +190,36 @@ int cmd_bench(int argc, char **argv)
     if (rc == 1) return 0;
     if (rc) return cli_fail("bench", rc);
     if (!(seconds > 0)) return cli_fail("bench", err_set(CIRCD_EINPUT, "--seconds must be > 0"));
+    if ((tiny || batch) && !device) return cli_fail("bench", err_set(CIRCD_EINPUT, "--tiny and --batch go with --device"));
+    if (batch < 0) return cli_fail("bench", err_set(CIRCD_EINPUT, "--batch: found %d, expected >= 1", batch));
+    if (device) {
+        enum spec_device d;
+        if ((rc = placement_parse_device(device, "--device", &d))) return cli_fail("bench", rc);
+        return bench_device(d, tiny, batch, seconds, json);
+    }
     if (atp_scaling) { /* arith.yaml's teacher and AtP set: 16 batches of 32 pairs */
-        struct bench_atp_case teacher = {"teacher", make_config(67, 128, 4, 4, 2, 512, 64), 32, 0};
+        struct bench_atp_case teacher = {"teacher", bench_make_config(67, 128, 4, 4, 2, 512, 64), 32, 0};
         rc = bench_atp_scaling(&teacher, 16, seconds, json);
         return rc ? cli_fail("bench", rc) : 0;
     }
     if (pipeline) { /* experiments/arith.yaml's teacher (the digit tokenizer's vocabulary), B 64 x T 24 */
-        struct llama_config teacher = make_config(67, 128, 4, 4, 2, 512, 128);
+        struct llama_config teacher = bench_make_config(67, 128, 4, 4, 2, 512, 128);
         rc = bench_pipeline(&teacher, 64, 24, seconds, json);
         return rc ? cli_fail("bench", rc) : 0;
     }
     if (atp) {
         /* The default teacher (vocabulary of the digit tokenizer, prompts of the padded format) and a larger one. */
         const struct bench_atp_case atp_cases[] = {
-            {"teacher", make_config(67, 128, 4, 4, 2, 512, 32), 32, 24},
-            {"small", make_config(128, 256, 6, 8, 2, 1024, 32), 32, 24},
+            {"teacher", bench_make_config(67, 128, 4, 4, 2, 512, 32), 32, 24},
+            {"small", bench_make_config(128, 256, 6, 8, 2, 1024, 32), 32, 24},
         };
         rc = bench_atp(atp_cases, (int)(sizeof atp_cases / sizeof atp_cases[0]), seconds, json);
         return rc ? cli_fail("bench", rc) : 0;
     }
 
     struct bench_case cases[] = {
-        {"tiny", make_config(128, 128, 2, 4, 2, 512, 32), 64, 32},
-        {"small", make_config(128, 256, 6, 8, 2, 1024, 32), 64, 32},
+        {"tiny", bench_make_config(128, 128, 2, 4, 2, 512, 32), 64, 32},
+        {"small", bench_make_config(128, 256, 6, 8, 2, 1024, 32), 64, 32},
     };
     json_t *root = json_object();
     if (!json)
