@@ -129,6 +129,24 @@ int main(void)
     CHECK(stage(&p, "distill-kd-0")->n_ranks == 1 && check_placement(&p, NULL) == 0);
     plan_free(&p);
 
+    /* Data parallel over 2 ranks: every run gets a 2-rank group, SFT and CoT too, and the text says so. */
+    spec.parallel.teacher_pipeline_stages = 1;
+    spec.parallel.data_parallel_ranks = 2;
+    CHECK(plan_build(&p, &spec, 3) == 0);
+    CHECK(check_placement(&p, NULL) == 0);
+    CHECK(stage(&p, "distill-kd-0")->n_ranks == 2 && stage(&p, "distill-cot-1")->n_ranks == 2 &&
+          stage(&p, "distill-sft-0")->max_ranks == 2);
+    char *dp_text = NULL;
+    size_t dp_len = 0;
+    FILE *dp_mem = open_memstream(&dp_text, &dp_len);
+    plan_print_text(&p, &spec, dp_mem);
+    fclose(dp_mem);
+    CHECK(dp_text && strstr(dp_text, "(data parallel over 2 ranks)") && !strstr(dp_text, "pipelined"));
+    free(dp_text);
+    plan_free(&p);
+    spec.parallel.data_parallel_ranks = 1;
+    spec.parallel.teacher_pipeline_stages = 2;
+
     /* Text and DOT name every stage. */
     CHECK(plan_build(&p, &spec, 2) == 0);
     char *text = NULL;

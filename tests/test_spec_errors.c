@@ -290,6 +290,12 @@ static void test_inconsistent(void)
                                                "positive lambda_task"},
                 {SPEC_ERR_INCONSISTENT, 6, 80, "distill.methods[1].lambda_align: found an alignment weight for cot, "
                                                "which has no CKA term"});
+    EXPECT_TEXT(MODELS "training: {distill: {batch: 2}}\n"
+                "parallel: {teacher_pipeline_stages: 2, data_parallel_ranks: 3}\n", NULL,
+                {SPEC_ERR_INCONSISTENT, 6, 61, "parallel.data_parallel_ranks: found 3 with teacher_pipeline_stages "
+                                               "2, expected one of the two to be 1"},
+                {SPEC_ERR_INCONSISTENT, 6, 61, "parallel.data_parallel_ranks: found 3, expected at most "
+                                               "training.distill.batch = 2 (every rank takes rows of each batch)"});
 }
 
 static void test_several_and_limits(void)

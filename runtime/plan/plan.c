@@ -148,6 +148,8 @@ static void add_method_run(struct builder *b, const struct experiment_spec *spec
         int stages = spec->parallel.teacher_pipeline_stages;
         s->max_ranks = stages < p->n_ranks ? stages : p->n_ranks;
     }
+    int replicas = spec->parallel.data_parallel_ranks; /* any method: every batch split by rows over them */
+    if (replicas > 1) s->max_ranks = replicas < p->n_ranks ? replicas : p->n_ranks;
     depend(p, s, "train-student-base");
     if (method_needs_teacher(r)) { /* it loads the teacher and reads both models' node scores */
         depend(p, s, "train-teacher");

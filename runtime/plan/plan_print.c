@@ -12,12 +12,14 @@ static void rank_range(char *buf, size_t cap, int first, int n)
 }
 
 /* How the stage uses several ranks, if it does. */
-static void how(const struct plan_stage *s, char *buf, size_t cap)
+static void how(const struct plan_stage *s, const struct experiment_spec *spec, char *buf, size_t cap)
 {
     int used = s->max_ranks < s->n_ranks ? s->max_ranks : s->n_ranks;
     buf[0] = '\0';
     if (s->n_ranks <= 1) return;
     if (used <= 1) snprintf(buf, cap, " (runs on the group's first rank's data; others follow)");
+    else if (s->kind == PLAN_DISTILL && spec->parallel.data_parallel_ranks > 1)
+        snprintf(buf, cap, " (data parallel over %d ranks)", used);
     else if (s->kind == PLAN_DISTILL) snprintf(buf, cap, " (teacher pipelined over %d ranks)", used);
     else snprintf(buf, cap, " (data sharded over %d ranks)", used);
 }
@@ -49,7 +51,7 @@ void plan_print_text(const struct plan *p, const struct experiment_spec *spec, F
                 i = -1; /* the next slot may come earlier in the list */
                 char ranks[32], extra[96];
                 rank_range(ranks, sizeof ranks, s->first_rank, s->n_ranks);
-                how(s, extra, sizeof extra);
+                how(s, spec, extra, sizeof extra);
                 fprintf(out, "  %-11s %-28s %-4s %10.3g GFLOP%s", ranks, s->name, spec_device_names[s->device],
                         s->cost, extra);
                 if (s->after_all) fprintf(out, "  after every evaluation");

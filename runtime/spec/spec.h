@@ -162,6 +162,7 @@ struct spec_devices { struct spec_device_rule *items; int n; }; /* items owned *
 struct spec_parallel {
     int ranks;                    /* hint for `circd plan`; 0 = whatever the launcher gives */
     int teacher_pipeline_stages;  /* split of the teacher's layers for pipelined forwards */
+    int data_parallel_ranks;      /* ranks each distillation run trains on, splitting every batch by rows */
     int atp_shards;               /* 0 = one shard per rank */
 };
 

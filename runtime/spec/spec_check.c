@@ -197,6 +197,17 @@ static void check_seeds_and_layout(struct spec_ctx *c, struct experiment_spec *s
     if (s->parallel.ranks > 0 && stages > s->parallel.ranks)
         spec_err_path(c, SPEC_ERR_INCONSISTENT, "parallel.teacher_pipeline_stages", "parallel.teacher_pipeline_"
                       "stages: found %d, expected at most parallel.ranks = %d", stages, s->parallel.ranks);
+    int replicas = s->parallel.data_parallel_ranks;
+    if (replicas > 1 && stages > 1)
+        spec_err_path(c, SPEC_ERR_INCONSISTENT, "parallel.data_parallel_ranks", "parallel.data_parallel_ranks: found "
+                      "%d with teacher_pipeline_stages %d, expected one of the two to be 1", replicas, stages);
+    if (replicas > s->training.distill.batch)
+        spec_err_path(c, SPEC_ERR_INCONSISTENT, "parallel.data_parallel_ranks", "parallel.data_parallel_ranks: found "
+                      "%d, expected at most training.distill.batch = %d (every rank takes rows of each batch)",
+                      replicas, s->training.distill.batch);
+    if (s->parallel.ranks > 0 && replicas > s->parallel.ranks)
+        spec_err_path(c, SPEC_ERR_INCONSISTENT, "parallel.data_parallel_ranks", "parallel.data_parallel_ranks: found "
+                      "%d, expected at most parallel.ranks = %d", replicas, s->parallel.ranks);
 }
 
 void spec_check(struct spec_ctx *c, struct experiment_spec *s)

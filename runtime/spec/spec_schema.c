@@ -242,6 +242,9 @@ static const struct spec_field parallel_fields[] = {
       "ranks `circd plan` lays out for; 0 = as many as the launcher starts"),
     F("teacher_pipeline_stages", FT_INT, struct spec_parallel, teacher_pipeline_stages, 1, 1024, 0, NULL, NULL,
       "1", "pipeline stages the teacher's layers are split into"),
+    F("data_parallel_ranks", FT_INT, struct spec_parallel, data_parallel_ranks, 1, 1024, 0, NULL, NULL, "1",
+      "ranks each distillation run trains on: every batch split by rows, gradients all-reduced (MPI or NCCL); not "
+      "with teacher_pipeline_stages > 1"),
     F("atp_shards", FT_INT, struct spec_parallel, atp_shards, 0, 65536, 0, NULL, NULL, "0",
       "dataset shards of attribution patching; 0 = one per rank"),
     END};

@@ -18,12 +18,22 @@
  * serving forwards until rank 0's stop word (the end of training, an interruption or a failure: rank 0 decides,
  * the others return its status); ranks past S, if any, wait. Every rank then continues the stage's collective
  * code with rank 0's training curve. The setup before training (models, circuits, the map) runs on every rank as
- * with one rank. With S = 1 nothing changes. */
+ * with one rank. With S = 1 nothing changes.
+ *
+ * Data parallel. With parallel.data_parallel_ranks: R > 1 every run gets P = min(group size, R) ranks that train
+ * together (distill/method.h): each takes its contiguous block of every batch's rows (the same batches, in the same
+ * order, as one rank), the gradients are all-reduced over the student's backend (sched/collective.h: MPI on the
+ * CPU, NCCL on GPUs) and every rank takes the same step. Every one of the P ranks runs the trainer: rank 0 writes
+ * the checkpoints, the others resume from them read-only; a stop signal is agreed at every step's start, so all
+ * stop after the same step. At the end the replicas' weights are checked to be identical, rank 0 saves the model,
+ * and every rank of the group writes rank 0's curve. Ranks past P, if any, wait. Exclusive with the pipelined
+ * teacher (the spec refuses both). */
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "data/tokenizer_files.h"
 #include "distill/cot_source.h"
@@ -31,6 +41,7 @@
 #include "distill/method.h"
 #include "distill/subnet.h"
 #include "io/atomic_file.h"
+#include "sched/collective.h"
 #include "sched/pipeline.h"
 #include "sched/reduce.h"
 #include "stages/pair_set.h"
@@ -203,6 +214,8 @@ struct distill_run {
     MPI_Comm pipeline_comm;    /* ranks 0..S-1 of the group when the teacher runs pipelined, else MPI_COMM_NULL */
     struct pipeline pipeline;
     int pipelined;             /* this rank is a stage of an initialised pipeline */
+    MPI_Comm data_comm;        /* ranks 0..P-1 of the group when data parallel, else MPI_COMM_NULL */
+    struct collective data;    /* the gradient all-reduce over data_comm */
 };
 
 static void distill_run_free(struct distill_run *d)
@@ -216,6 +229,8 @@ static void distill_run_free(struct distill_run *d)
     graph_free(&d->sg);
     if (d->pipelined) pipeline_free(&d->pipeline);
     if (d->pipeline_comm != MPI_COMM_NULL) MPI_Comm_free(&d->pipeline_comm);
+    collective_close(&d->data);
+    if (d->data_comm != MPI_COMM_NULL) MPI_Comm_free(&d->data_comm);
     if (d->have_teacher) model_free(&d->teacher);
     model_free(&d->student);
 }
@@ -228,6 +243,47 @@ static int teacher_stages(const struct experiment *x, int step_uses_teacher)
     MPI_Comm_size(x->comm, &size);
     if (!step_uses_teacher || stages < 2 || size < 2) return 1;
     return stages < size ? stages : size;
+}
+
+/* Ranks that train the student data-parallel: min(group size, parallel.data_parallel_ranks), from the spec and the
+ * group alone. */
+static int data_parallel_ranks(const struct experiment *x)
+{
+    int size, ranks = x->spec->parallel.data_parallel_ranks;
+    MPI_Comm_size(x->comm, &size);
+    return ranks < size ? ranks : size;
+}
+
+/* Collective over the group: data_comm over its first `ranks` ranks and the gradient collective on it, on the
+ * student's backend; then, over data_comm, the checkpoint must look the same from every rank (a directory that
+ * is not shared would otherwise let rank 0 resume and the others start afresh). Agreed with the setup's rc. */
+static int open_data_parallel(struct experiment *x, struct distill_run *d, int ranks, const char *checkpoint, int rc,
+                              const char *name)
+{
+    MPI_Comm_split(x->comm, x->rank < ranks ? 0 : MPI_UNDEFINED, x->rank, &d->data_comm);
+    rc = reduce_agree(rc, x->comm);
+    if (!rc && d->data_comm != MPI_COMM_NULL) {
+        rc = collective_open(&d->data, d->data_comm, d->student.backend);
+        long long seen = access(checkpoint, F_OK) == 0;
+        if (!rc) rc = reduce_check_same(&seen, 1, "whether the checkpoint exists (is the output directory shared?)",
+                                        d->data_comm);
+    }
+    rc = reduce_agree(rc, x->comm);
+    if (!rc && x->rank == 0)
+        fprintf(stderr, "[%s] data parallel over %d ranks (%s all-reduce of %zu gradients per step)\n", name, ranks,
+                d->data.nccl ? "NCCL" : "MPI", d->student.n_params);
+    return rc;
+}
+
+/* Collective over data_comm after training: the replicas must hold the very same weights (they took the same
+ * steps from the same all-reduced gradients); a difference is reported, never hidden. */
+static int check_replicas(struct distill_run *d)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a over the parameters' bytes */
+    const unsigned char *p = (const unsigned char *)d->student.params;
+    for (size_t i = 0; i < d->student.n_params * sizeof(float); i++) h = (h ^ p[i]) * 1099511628211ULL;
+    long long v[2] = {(long long)(h >> 32), (long long)(h & 0xffffffffu)};
+    return reduce_check_same(v, 2, "data parallel: the replicas' student weights (checksum)", d->data_comm);
 }
 
 /* Collective over the group: the pipeline over its first `stages` ranks (the others get none), agreed on every
@@ -273,6 +329,8 @@ int stage_distill(struct experiment *x, int run, int seed)
     struct distill_run *d = xcalloc(1, sizeof *d);
     if (!d) return CIRCD_ENOMEM;
     d->pipeline_comm = MPI_COMM_NULL;
+    d->data_comm = MPI_COMM_NULL;
+    d->data.comm = MPI_COMM_NULL;
     role_model_dir(x, ROLE_STUDENT_BASE, dir, sizeof dir);
     int rc = model_load_hf(&d->student, dir);
     if (!rc) rc = experiment_place_model(x, &d->student);
@@ -356,8 +414,17 @@ int stage_distill(struct experiment *x, int run, int seed)
         setup.teacher_pipeline = d->pipelined ? &d->pipeline : NULL;
         setup.teacher_micro_batches = micro;
     }
-    if (!rc) rc = distill_step_init(&d->step, &setup, &d->student, t->batch, d->student.config.max_seq);
     snprintf(path, sizeof path, "%s/checkpoints/%s.ckpt", x->output, label);
+    int replicas = data_parallel_ranks(x); /* the spec makes it 1 whenever stages > 1 */
+    if (replicas > 1) { /* the student is on its device by now: the collective works in that memory */
+        rc = open_data_parallel(x, d, replicas, path, rc, name);
+        setup.data_parallel = d->data_comm != MPI_COMM_NULL ? &d->data : NULL;
+    }
+    int group_size;
+    MPI_Comm_size(x->comm, &group_size);
+    int shared = group_size > 1; /* rank 0 has the curve and saves; every rank of the group writes the results */
+    int trains = stages > 1 ? x->rank == 0 : x->rank < replicas;
+    if (!rc && trains) rc = distill_step_init(&d->step, &setup, &d->student, t->batch, d->student.config.max_seq);
     struct train_config tc = {
         .name = name, .steps = t->steps, .batch = t->batch, .max_seq = d->student.config.max_seq,
         .schedule = {distill_lr_shape(t->schedule), (float)t->lr, t->warmup_steps, t->steps, (float)t->min_lr_ratio,
@@ -365,18 +432,22 @@ int stage_distill(struct experiment *x, int run, int seed)
         .opt = {(float)t->beta1, (float)t->beta2, 1e-8f, (float)t->weight_decay, (float)t->grad_clip},
         .data_seed = ((uint64_t)seed + (uint64_t)t->seed_offset) * 0x9e3779b97f4a7c15ULL + x->spec->data.seed,
         .checkpoint_interval = t->checkpoint_interval, .eval_interval = 0,
-        .log_interval = t->steps >= 20 ? t->steps / 20 : 1, .checkpoint_path = x->rank == 0 ? path : NULL,
+        .log_interval = x->rank == 0 ? (t->steps >= 20 ? t->steps / 20 : 1) : 0,
+        .checkpoint_path = x->rank == 0 || replicas > 1 ? path : NULL, .checkpoint_read_only = x->rank != 0,
         .step = distill_train_step, .step_ctx = &d->step, .extra = strategy == ALIGN_GLOBAL ? projection_extra : NULL,
+        .stop = distill_stop_requested,
     };
     struct train_result res;
     memset(&res, 0, sizeof res);
-    if (stages > 1) rc = reduce_agree(rc, x->comm);
+    if (shared) rc = reduce_agree(rc, x->comm);
     if (!rc && stages > 1 && x->rank != 0) {
         if (d->pipelined) rc = pipeline_serve(&d->pipeline); /* ranks past the pipeline go straight on */
-    } else if (!rc) {
+    } else if (!rc && trains) { /* ranks past the data-parallel ones go straight on */
         rc = train_run(&d->student, &tc, cot ? cot_pool_batch : stage_source_batch,
                        cot ? (void *)&d->pool : (void *)&source, NULL, NULL, &res);
         if (d->pipelined) pipeline_request_stop(&d->pipeline, rc);
+        rc = distill_data_parallel_finish(&d->step, rc); /* agreed over the replicas */
+        if (!rc && setup.data_parallel) rc = check_replicas(d);
     }
     if (d->pipelined) report_teacher_pipeline(d, micro, name);
     snprintf(dir, sizeof dir, "%s/models/%s", x->output, label);
@@ -385,7 +456,7 @@ int stage_distill(struct experiment *x, int run, int seed)
     if (!rc && x->rank == 0) rc = arith_format_save(format, path);
     snprintf(path, sizeof path, "%s/circd_tokenizer.json", dir);
     if (!rc && x->rank == 0) rc = tokenizer_arith_save(&x->tok, path);
-    if (stages > 1) rc = reduce_agree(rc, x->comm); /* rank 0 alone trained and saved */
+    if (shared) rc = reduce_agree(rc, x->comm); /* rank 0 alone saved (and, pipelined, trained) */
     if (!rc) {
         float rows[3 * 1024];
         int n = res.curve.n < 1024 ? res.curve.n : 1024;
@@ -394,7 +465,7 @@ int stage_distill(struct experiment *x, int run, int seed)
             rows[3 * i + 1] = res.curve.loss[i];
             rows[3 * i + 2] = res.curve.lr[i];
         }
-        if (stages > 1) { /* the curve exists on rank 0 only; every rank writes the same data */
+        if (shared) { /* the curve exists on rank 0 only; every rank writes the same data */
             MPI_Bcast(&n, 1, MPI_INT, 0, x->comm);
             MPI_Bcast(rows, 3 * n, MPI_FLOAT, 0, x->comm);
         }
