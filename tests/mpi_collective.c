@@ -1,14 +1,16 @@
 /* mpi_collective.c — sched/collective.h on 2 ranks with the CPU backend: float and double all-reduces sum exactly
  * (integer-valued numbers, so any order gives the same bits) in place on every rank, sizes 1, odd and large;
  * n = 0 does nothing; bad arguments (no collective, an unopened or closed one, a NULL buffer, MPI_COMM_NULL) are
- * CIRCD_EINPUT; a sub-communicator of one rank sums nothing away; the local rank on one node is the world rank;
- * and a GPU backend in a build without CUDA is refused on every rank. */
+ * CIRCD_EINPUT; a sub-communicator of one rank sums nothing away; AtP score sums through reduce_sum_f64_on are the
+ * rank-ordered sums on the CPU; the local rank on one node is the world rank; and a GPU backend in a build without
+ * CUDA is refused on every rank, by the collective and by the score sums. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sched/collective.h"
+#include "sched/reduce.h"
 #include "testing.h"
 #include "util/error.h"
 
@@ -80,6 +82,16 @@ int main(int argc, char **argv)
     collective_close(&c);
     MPI_Comm_free(&self);
 
+    /* AtP score sums: on the CPU (or no backend) reduce_sum_f64_on is the rank-ordered sum, bit for bit */
+    double ordered[3] = {0.1 * (rank + 1), 1e16, -(double)rank}, on_cpu[3], none[3];
+    memcpy(on_cpu, ordered, sizeof ordered);
+    memcpy(none, ordered, sizeof ordered);
+    CHECK(reduce_sum_f64_ordered(ordered, 3, MPI_COMM_WORLD) == 0);
+    CHECK(reduce_sum_f64_on(on_cpu, 3, MPI_COMM_WORLD, kernels_backend_cpu()) == 0);
+    CHECK(reduce_sum_f64_on(none, 3, MPI_COMM_WORLD, NULL) == 0);
+    CHECK(memcmp(on_cpu, ordered, sizeof ordered) == 0 && memcmp(none, ordered, sizeof ordered) == 0);
+    CHECK(ordered[0] == 0.1 * 1 + 0.1 * 2 && ordered[2] == -(double)size * (size - 1) / 2);
+
     /* one node under the test's mpirun: local rank = world rank; no GPU in a CPU-only build */
     CHECK(collective_local_rank(MPI_COMM_WORLD) == rank);
     CHECK(collective_local_rank(MPI_COMM_NULL) == -1);
@@ -93,6 +105,8 @@ int main(int argc, char **argv)
         int rc = collective_open(&c, MPI_COMM_WORLD, &fake);
         if (rank == 0) printf("GPU collective without CUDA: %s\n", err_msg());
         CHECK(rc == CIRCD_EINPUT && strstr(err_msg(), "without CUDA") != NULL && c.comm == MPI_COMM_NULL);
+        double sums[2] = {1, 2};
+        CHECK(reduce_sum_f64_on(sums, 2, MPI_COMM_WORLD, &fake) == CIRCD_EINPUT && sums[0] == 1 && sums[1] == 2);
     } else {
         int gpu = collective_gpu_index(MPI_COMM_WORLD), gpus = kernels_backend_gpu_count();
         CHECK(gpus > 0 ? gpu == rank % gpus : gpu == -1);

@@ -1,12 +1,14 @@
 /* reduce.c — implementation of reduce.h: partials gathered with MPI_Allgather in bounded chunks and summed in rank
  * order; errors agreed with one MPI_Allreduce (MAXLOC finds the lowest failed rank) and, on failure, its code and
- * message broadcast. */
+ * message broadcast; on a GPU backend, sums staged through a device buffer and NCCL, the collective cached on the
+ * communicator (an MPI attribute whose delete callback closes it). */
 #include "sched/reduce.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sched/collective.h"
 #include "util/error.h"
 
 #define REDUCE_CHUNK ((size_t)1 << 16) /* doubles per rank per gather round: the buffer is size * 512 KiB */
@@ -84,4 +86,58 @@ int reduce_check_same(const long long *v, int n, const char *what, MPI_Comm comm
                          lo[i], hi[i]);
     free(lo);
     return rc;
+}
+
+/* ---- sums through NCCL where the stage computes on a GPU ---- */
+
+static int collective_key = MPI_KEYVAL_INVALID;
+
+static int drop_collective(MPI_Comm comm, int key, void *value, void *extra)
+{
+    (void)comm; (void)key; (void)extra;
+    collective_close(value);
+    free(value);
+    return MPI_SUCCESS;
+}
+
+/* The collective for backend k cached on comm, opened on the first call (collective over comm; every rank of comm
+ * reaches the same reductions in the same order, so they create it together). */
+static int cached_collective(MPI_Comm comm, const struct kernels_backend *k, struct collective **out)
+{
+    if (collective_key == MPI_KEYVAL_INVALID &&
+        MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, drop_collective, &collective_key, NULL) != MPI_SUCCESS)
+        return reduce_agree(err_set(CIRCD_EINTERNAL, "MPI_Comm_create_keyval failed"), comm);
+    struct collective *c = NULL;
+    int found = 0;
+    MPI_Comm_get_attr(comm, collective_key, &c, &found);
+    if (found && c->backend == k) { *out = c; return CIRCD_OK; }
+    if (found) MPI_Comm_delete_attr(comm, collective_key); /* another backend: reopen */
+    c = xcalloc(1, sizeof *c);
+    int rc = reduce_agree(c ? CIRCD_OK : CIRCD_ENOMEM, comm);
+    if (!rc) rc = collective_open(c, comm, k); /* agreed inside */
+    if (rc) { free(c); return rc; }
+    MPI_Comm_set_attr(comm, collective_key, c);
+    *out = c;
+    return CIRCD_OK;
+}
+
+int reduce_sum_f64_on(double *v, size_t n, MPI_Comm comm, const struct kernels_backend *k)
+{
+    int size;
+    MPI_Comm_size(comm, &size);
+    if (!k || k->host_memory || size == 1 || n == 0) return reduce_sum_f64_ordered(v, n, comm);
+    struct collective *c = NULL;
+    int rc = cached_collective(comm, k, &c);
+    if (rc) return rc;
+    size_t bytes = n * sizeof *v;
+    double *dev = k->alloc(bytes);
+    if (!dev) rc = err_set(CIRCD_ENOMEM, "device %s: no room for %zu score sums (%s)", k->name, n,
+                           k->error && k->error() ? k->error() : "allocation failed");
+    if ((rc = reduce_agree(rc, comm))) return rc;
+    k->copy(dev, v, bytes, KERNELS_HOST_TO_DEVICE);
+    rc = collective_allreduce_sum_f64(c, dev, n);
+    if (!rc) k->copy(v, dev, bytes, KERNELS_DEVICE_TO_HOST);
+    if (!rc && k->error && k->error()) rc = err_set(CIRCD_EIO, "device %s: score sums: %s", k->name, k->error());
+    k->release(dev);
+    return reduce_agree(rc, comm);
 }

@@ -26,15 +26,16 @@ static void my_batches(const struct pair_set *set, MPI_Comm comm, int *lo, int *
 }
 
 /* Adds the per-rank sums of a score vector pair (n each), the two metric sums and the pair count over comm, in rank
- * order; rc: this rank's result so far (agreed first). */
+ * order (through NCCL when the model computes on a GPU: sched/reduce.h reduce_sum_f64_on); rc: this rank's result
+ * so far (agreed first). */
 static int reduce_sums(int rc, double *signed_sum, double *abs_sum, size_t n, double *metric_clean_sum,
-                       double *metric_corrupt_sum, int64_t *pairs, MPI_Comm comm)
+                       double *metric_corrupt_sum, int64_t *pairs, MPI_Comm comm, const struct kernels_backend *k)
 {
     double tail[3] = {*metric_clean_sum, *metric_corrupt_sum, (double)*pairs};
     rc = reduce_agree(rc, comm);
-    if (!rc) rc = reduce_sum_f64_ordered(signed_sum, n, comm);
-    if (!rc) rc = reduce_sum_f64_ordered(abs_sum, n, comm);
-    if (!rc) rc = reduce_sum_f64_ordered(tail, 3, comm);
+    if (!rc) rc = reduce_sum_f64_on(signed_sum, n, comm, k);
+    if (!rc) rc = reduce_sum_f64_on(abs_sum, n, comm, k);
+    if (!rc) rc = reduce_sum_f64_on(tail, 3, comm, k);
     if (!rc) {
         *metric_clean_sum = tail[0];
         *metric_corrupt_sum = tail[1];
@@ -53,7 +54,7 @@ static int over_batches(struct llama_model *m, const struct pair_set *set, int e
         rc = exact ? exact_patch_nodes_batch(m, &set->batches[b], s)
                    : atp_nodes_ig_batch(m, &set->batches[b], ig_steps, s);
     return reduce_sums(rc, s->signed_sum, s->abs_sum, (size_t)s->n_nodes, &s->metric_clean_sum,
-                       &s->metric_corrupt_sum, &s->pairs, comm);
+                       &s->metric_corrupt_sum, &s->pairs, comm, m->backend);
 }
 
 int discovery_node_scores(struct llama_model *m, const struct pair_set *set, int ig_steps, MPI_Comm comm,
@@ -69,17 +70,18 @@ int discovery_edge_scores(struct llama_model *m, const struct pair_set *set, int
     my_batches(set, comm, &lo, &hi);
     for (int b = lo; b < hi && !rc; b++) rc = eap_edges_batch(m, &set->batches[b], ig_steps, s);
     return reduce_sums(rc, s->signed_sum, s->abs_sum, (size_t)s->g->n_up * s->g->n_down, &s->metric_clean_sum,
-                       &s->metric_corrupt_sum, &s->pairs, comm);
+                       &s->metric_corrupt_sum, &s->pairs, comm, m->backend);
 }
 
 /* reduce_sums over every sum an AtP* score set holds (its options are the same on every rank). */
-static int reduce_atp_star(int rc, struct atp_star_scores *s, MPI_Comm comm)
+static int reduce_atp_star(int rc, struct atp_star_scores *s, MPI_Comm comm, const struct kernels_backend *k)
 {
     size_t n = (size_t)s->n_nodes;
-    rc = reduce_sums(rc, s->signed_sum, s->abs_sum, n, &s->metric_clean_sum, &s->metric_corrupt_sum, &s->pairs, comm);
-    if (!rc && s->qk_signed_sum) rc = reduce_sum_f64_ordered(s->qk_signed_sum, n, comm);
-    if (!rc && s->qk_abs_sum) rc = reduce_sum_f64_ordered(s->qk_abs_sum, n, comm);
-    if (!rc && s->grad_drop_sum) rc = reduce_sum_f64_ordered(s->grad_drop_sum, n, comm);
+    rc = reduce_sums(rc, s->signed_sum, s->abs_sum, n, &s->metric_clean_sum, &s->metric_corrupt_sum, &s->pairs, comm,
+                     k);
+    if (!rc && s->qk_signed_sum) rc = reduce_sum_f64_on(s->qk_signed_sum, n, comm, k);
+    if (!rc && s->qk_abs_sum) rc = reduce_sum_f64_on(s->qk_abs_sum, n, comm, k);
+    if (!rc && s->grad_drop_sum) rc = reduce_sum_f64_on(s->grad_drop_sum, n, comm, k);
     return rc;
 }
 
@@ -174,8 +176,8 @@ static int run_atp_star(struct llama_model *m, const struct pair_set *sample, co
         rc = atp_star_batch(m, &sample->batches[b], &est);
         if (!rc) rc = atp_star_exact_batch(m, &sample->batches[b], &exact);
     }
-    rc = reduce_atp_star(rc, &est, r->comm);
-    rc = reduce_atp_star(rc, &exact, r->comm);
+    rc = reduce_atp_star(rc, &est, r->comm, m->backend);
+    rc = reduce_atp_star(rc, &exact, r->comm, m->backend);
     if (!rc) rc = atp_star_agreement(&est, &exact, &ag);
     if (!rc) { /* the z / MLP nodes' exact effects, for /atp/<name>/exact */
         for (int i = 0; i < exact_nodes->n_nodes; i++) {
