@@ -279,6 +279,8 @@ static int open_data_parallel(struct experiment *x, struct distill_run *d, int r
  * steps from the same all-reduced gradients); a difference is reported, never hidden. */
 static int check_replicas(struct distill_run *d)
 {
+    int rc = reduce_agree(model_sync_host(&d->student), d->data_comm); /* a GPU's weights, to the host */
+    if (rc) return rc;
     uint64_t h = 1469598103934665603ULL; /* FNV-1a over the parameters' bytes */
     const unsigned char *p = (const unsigned char *)d->student.params;
     for (size_t i = 0; i < d->student.n_params * sizeof(float); i++) h = (h ^ p[i]) * 1099511628211ULL;
