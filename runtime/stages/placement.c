@@ -10,7 +10,7 @@ const char *placement_unavailable(enum spec_device device)
 {
     if (device == SPEC_DEVICE_CPU) return NULL;
     if (!kernels_backend_has_cuda()) return "this circd was built without CUDA (configure with -DCIRCD_CUDA=ON)";
-    if (kernels_backend_gpu_count() < 1) return "no GPU: the CUDA runtime sees none on this machine";
+    if (kernels_backend_gpu_count() < 1) return "the CUDA runtime sees no GPU on this machine";
     return NULL;
 }
 

@@ -19,7 +19,7 @@ struct placement {
 };
 
 /* NULL when this process can compute on `device`; else why not: "this circd was built without CUDA (configure with
- * -DCIRCD_CUDA=ON)" or "no GPU: the CUDA runtime sees none on this machine". */
+ * -DCIRCD_CUDA=ON)" or "the CUDA runtime sees no GPU on this machine". */
 const char *placement_unavailable(enum spec_device device);
 /* Opens `device` (the GPU local_rank % GPU count) with `precision` for its matmuls into p; `who` names the asker.
  * CIRCD_EINPUT "<who>: <reason>" when the device cannot be used (also bf16 on the CPU). A zeroed placement is the
