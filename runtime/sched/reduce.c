@@ -100,13 +100,34 @@ static int drop_collective(MPI_Comm comm, int key, void *value, void *extra)
     return MPI_SUCCESS;
 }
 
+/* MPI_Finalize deletes MPI_COMM_SELF's attributes first (MPI's hook for work at termination): the key goes then. */
+static int release_key(MPI_Comm comm, int key, void *value, void *extra)
+{
+    (void)comm; (void)key; (void)value; (void)extra;
+    if (collective_key != MPI_KEYVAL_INVALID) MPI_Comm_free_keyval(&collective_key);
+    return MPI_SUCCESS;
+}
+
+static int make_key(void)
+{
+    int finalizer;
+    if (MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, drop_collective, &collective_key, NULL) != MPI_SUCCESS)
+        return err_set(CIRCD_EINTERNAL, "MPI_Comm_create_keyval failed");
+    if (MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, release_key, &finalizer, NULL) == MPI_SUCCESS) {
+        MPI_Comm_set_attr(MPI_COMM_SELF, finalizer, NULL);
+        MPI_Comm_free_keyval(&finalizer); /* gone for good once MPI_Finalize has deleted the attribute */
+    }
+    return CIRCD_OK;
+}
+
 /* The collective for backend k cached on comm, opened on the first call (collective over comm; every rank of comm
  * reaches the same reductions in the same order, so they create it together). */
 static int cached_collective(MPI_Comm comm, const struct kernels_backend *k, struct collective **out)
 {
-    if (collective_key == MPI_KEYVAL_INVALID &&
-        MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, drop_collective, &collective_key, NULL) != MPI_SUCCESS)
-        return reduce_agree(err_set(CIRCD_EINTERNAL, "MPI_Comm_create_keyval failed"), comm);
+    if (collective_key == MPI_KEYVAL_INVALID) {
+        int rc = reduce_agree(make_key(), comm);
+        if (rc) return rc;
+    }
     struct collective *c = NULL;
     int found = 0;
     MPI_Comm_get_attr(comm, collective_key, &c, &found);
