@@ -59,32 +59,9 @@ done
   fail "2 data-parallel ranks differ from 1 rank: $(cat "$TMP/cmp.txt")"
 
 # 2. Interrupted mid-distillation: a CD-A run long enough to be stopped.
-LONG=$TMP/long.yaml
-sed -e 's/^  methods: \[.*\]/  methods: [cd_a]/' \
-    -e 's/distill: {steps: 5, batch: 8, lr: 1.0e-3, warmup_steps: 1, checkpoint_interval: 5,/distill: {steps: 400, batch: 8, lr: 1.0e-3, warmup_steps: 1, checkpoint_interval: 100,/' \
-    "$SPEC" >"$LONG"
-grep -q "steps: 400" "$LONG" || fail "could not make the long spec"
-mpi2 run "$LONG" --output "$TMP/whole" >"$TMP/whole.log" 2>&1 || fail "uninterrupted run: $(tail -5 "$TMP/whole.log")"
-mpirun -np 2 "$CIRCD" run "$LONG" --output "$TMP/stopped" >"$TMP/stopped.log" 2>&1 & # $! is mpirun: it forwards USR1
-launcher=$!
-for _ in $(seq 3000); do
-  grep -Eq '\[distill-cd_a-0\] step [0-9]{3,}/400' "$TMP/stopped.log" 2>/dev/null && break
-  kill -0 "$launcher" 2>/dev/null || break
-  sleep 0.02
-done
-kill -USR1 "$launcher" 2>/dev/null || fail "the run ended before it could be stopped"
-set +e
-wait "$launcher"
-code=$?
-set -e
-[[ $code == 75 ]] || fail "stopped run: exit $code, expected 75: $(tail -5 "$TMP/stopped.log")"
-grep -q 'stopped by signal' "$TMP/stopped.log" || fail "no word of the signal"
-[[ -e $TMP/stopped/checkpoints/cd_a-0.ckpt ]] || fail "no checkpoint after the stop"
-mpi2 run "$LONG" --output "$TMP/stopped" >"$TMP/resumed.log" 2>&1 || fail "resumed run: $(tail -5 "$TMP/resumed.log")"
+stop_and_resume "$SPEC" 400
 [[ $(grep -c '\[distill-cd_a-0\] resuming from' "$TMP/resumed.log") == 2 ]] ||
   fail "distill-cd_a-0 did not resume on both ranks: $(grep 'resuming' "$TMP/resumed.log")"
-cmp "$TMP/whole/models/cd_a-0/model.safetensors" "$TMP/stopped/models/cd_a-0/model.safetensors" ||
-  fail "stopped-and-resumed weights differ from the uninterrupted run's"
 "$CIRCD" compare "$TMP/whole/results.h5" "$TMP/stopped/results.h5" --ignore '/runs/*/train/accuracy' >"$TMP/cmp2.txt" ||
   fail "the resumed run's results differ: $(cat "$TMP/cmp2.txt")"
 echo "ok: data parallel on 2 ranks == 1 rank; stopped mid-distillation, resumed on both ranks to the same weights"

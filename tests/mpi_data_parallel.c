@@ -22,18 +22,6 @@ enum { V = 13, SB = 5, ST = 7, STEPS = 4 };
 
 static int rank, size;
 
-/* max |a - b| over max(1, max |b|) (NaN counts as the worst). */
-static float max_abs_diff(const float *a, const float *b, size_t n)
-{
-    float worst = 0, scale = 1;
-    for (size_t i = 0; i < n; i++) {
-        float e = fabsf(a[i] - b[i]);
-        if (!(e <= worst)) worst = e;
-        scale = fmaxf(scale, fabsf(b[i]));
-    }
-    return worst / scale;
-}
-
 /* Batch `step`: random tokens (pad id 0 never drawn), targets on positions 2..ST-2. */
 static void batch(int step, int32_t *tokens, int32_t *targets)
 {
@@ -127,8 +115,8 @@ static void test_method(struct models *ms, const struct llama_model *init, struc
     float loss_one = 0, loss_two = 0;
     train(setup, init, NULL, mc->unbiased, one, p_one, &loss_one);
     train(setup, init, dp, mc->unbiased, two, p_two, &loss_two);
-    float moved = max_abs_diff(two, one, n), from_init = max_abs_diff(one, init->params, n);
-    float p_moved = np ? max_abs_diff(p_two, p_one, np) : 0;
+    float moved = testing_scaled_diff(two, one, n), from_init = testing_scaled_diff(one, init->params, n);
+    float p_moved = np ? testing_scaled_diff(p_two, p_one, np) : 0;
     int replicas = same_on_every_rank(two, n * sizeof(float)) && (!np || same_on_every_rank(p_two, np * 4));
     if (rank == 0)
         printf("%-28s loss %.6f on %d ranks, %.6f on one; weights max |diff| / scale %.3g (moved %.3g from the "

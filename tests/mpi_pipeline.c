@@ -21,18 +21,6 @@ enum { V = 13, T = 6, B = 5, D = 16, HEADS = 4, KV = 2, HD = 4, LAYERS = 3 };
 
 static int rank, size;
 
-/* max |a - b| over max(1, max |b|): the error relative to the tensor's scale (NaN counts as the worst). */
-static float max_abs_diff(const float *a, const float *b, size_t n)
-{
-    float worst = 0, scale = 1;
-    for (size_t i = 0; i < n; i++) {
-        float e = fabsf(a[i] - b[i]);
-        if (!(e <= worst)) worst = e;
-        scale = fmaxf(scale, fabsf(b[i]));
-    }
-    return worst / scale;
-}
-
 /* Per-layer buffers for N rows: z[l] [N, H*hd], mlp[l] [N, d]. */
 struct caches {
     float *z[LAYERS], *mlp[LAYERS];
@@ -79,7 +67,7 @@ static void test_range(struct llama_model *m, const int32_t *tokens, const float
     CHECK(model_forward_range(m, 0, 2, tokens, NULL, B, T) == 0);
     float *resid = testing_copy(model_forward_range_output(m, 2), N * D);
     CHECK(model_forward_range(m, 2, LAYERS, NULL, resid, B, T) == 0);
-    CHECK(max_abs_diff(m->acts.logits, want_logits, N * V) == 0.0f);
+    CHECK(testing_scaled_diff(m->acts.logits, want_logits, N * V) == 0.0f);
     CHECK(model_forward_range(m, 1, 1, NULL, resid, B, T) == CIRCD_EINPUT);
     CHECK(model_forward_range(m, 1, 2, NULL, NULL, B, T) == CIRCD_EINPUT);
     free(resid);
@@ -99,10 +87,10 @@ static void test_forward(struct llama_model *teacher, const int32_t *tokens, con
         int rc = pipeline_forward(&p, rank == dest ? tokens : NULL, B, T, M, rank == dest ? &out : NULL);
         CHECK(rc == 0);
         if (rank != dest) continue;
-        float dl = max_abs_diff(logits, want_logits, N * V), dz = 0, dm = 0;
+        float dl = testing_scaled_diff(logits, want_logits, N * V), dz = 0, dm = 0;
         for (int l = 0; l < LAYERS; l++) {
-            dz = fmaxf(dz, max_abs_diff(got.z[l], want->z[l], N * HEADS * HD));
-            dm = fmaxf(dm, max_abs_diff(got.mlp[l], want->mlp[l], N * D));
+            dz = fmaxf(dz, testing_scaled_diff(got.z[l], want->z[l], N * HEADS * HD));
+            dm = fmaxf(dm, testing_scaled_diff(got.mlp[l], want->mlp[l], N * D));
         }
         printf("S=%d dest=%d M=%d: max |diff| / scale: logits %.3g, z %.3g, mlp_out %.3g\n", size, dest, M, dl, dz, dm);
         if (M == 1) CHECK(dl == 0.0f && dz == 0.0f && dm == 0.0f); /* the same rows through the same kernels */
@@ -112,7 +100,7 @@ static void test_forward(struct llama_model *teacher, const int32_t *tokens, con
     struct pipeline_output only = {logits, NULL, NULL};
     memset(got.z[0], 0, N * HEADS * HD * sizeof(float));
     CHECK(pipeline_forward(&p, tokens, B, T, 2, &only) == 0);
-    if (rank == dest) CHECK(got.z[0][0] == 0.0f && max_abs_diff(logits, want_logits, N * V) <= 1e-5f);
+    if (rank == dest) CHECK(got.z[0][0] == 0.0f && testing_scaled_diff(logits, want_logits, N * V) <= 1e-5f);
     CHECK(p.stats.forwards == 4 && p.stats.compute_s > 0 && p.stats.wall_s >= p.stats.compute_s);
     caches_free(&got);
     free(logits);
@@ -213,7 +201,7 @@ static void test_distill(struct llama_model *teacher)
         CHECK(distill_step_init(&s, &setup, &student, SB, ST) == 0);
         for (int i = 0; i < STEPS; i++)
             CHECK(distill_train_step(&s, &student, tokens, targets, SB, ST, &opt, 1e-2f, &loss[i]) == 0);
-        float moved = max_abs_diff(student.params, ref_student.params, student.n_params);
+        float moved = testing_scaled_diff(student.params, ref_student.params, student.n_params);
         printf("distill step, teacher on %d ranks: loss %.6f -> %.6f (one rank: %.6f -> %.6f), weights max |diff| / "
                "scale %.3g\n", size, loss[0], loss[STEPS - 1], ref_loss[0], ref_loss[STEPS - 1], moved);
         CHECK(moved <= 1e-5f);

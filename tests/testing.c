@@ -93,6 +93,17 @@ float *testing_randn(struct rng *r, size_t n, float scale)
     return x;
 }
 
+float testing_scaled_diff(const float *a, const float *b, size_t n)
+{
+    float worst = 0, scale = 1;
+    for (size_t i = 0; i < n; i++) {
+        float e = fabsf(a[i] - b[i]);
+        if (!(e <= worst)) worst = e;
+        scale = fmaxf(scale, fabsf(b[i]));
+    }
+    return worst / scale;
+}
+
 float *testing_copy(const float *x, size_t n)
 {
     float *y = malloc((n ? n : 1) * sizeof *y);

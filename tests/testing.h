@@ -42,6 +42,8 @@ void testing_fd_check(const char *what, float *x, size_t n, const float *analyti
 /* malloc'd arrays for tests (never NULL-sized): n normal values times scale, and a copy of x. */
 float *testing_randn(struct rng *r, size_t n, float scale);
 float *testing_copy(const float *x, size_t n);
+/* max |a - b| over max(1, max |b|): the error relative to the tensor's scale (NaN counts as the worst). */
+float testing_scaled_diff(const float *a, const float *b, size_t n);
 
 /* A path under the source tree (CIRCD_SOURCE_DIR, set by CTest) or under ../shared beside it. */
 const char *testing_source_path(const char *relative);
